@@ -7,11 +7,11 @@ from voiceadapt.text import (
     SymbolTable,
     SymbolTableMismatch,
     normalize,
+    numbers,
     phonemize,
     process,
     split_sentences,
 )
-from voiceadapt.text import numbers
 
 NORMALIZATION_CASES = [
     ('Dr. Smith lives at 221 Baker St. in London.',
@@ -43,7 +43,8 @@ NORMALIZATION_CASES = [
     ('My code is 0042.',
      'My code is zero zero four two.'),
     ('In 1984 there were 1,234,567 people.',
-     'In nineteen eighty-four there were one million two hundred thirty-four thousand five hundred sixty-seven people.'),
+     'In nineteen eighty-four there were one million two hundred thirty-four thousand '
+     'five hundred sixty-seven people.'),
     ('He was born in 2005.',
      'He was born in two thousand five.'),
     ('The 1990s were loud.',

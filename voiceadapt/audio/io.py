@@ -1,0 +1,182 @@
+"""Reading and writing audio: any common format and rate in, validated 16 kHz mono out.
+
+Decoding tries libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3) and falls back to
+PyAV's FFmpeg (M4A/AAC, WebM/Opus from browsers, and the rest). Every failure
+ends in an :class:`~voiceadapt.audio.errors.AudioError` subclass whose message
+says what is wrong with the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+
+from voiceadapt.audio import processing
+from voiceadapt.audio.errors import (
+    ClippingWarning,
+    EmptyAudioError,
+    InvalidSamplesError,
+    SilentAudioError,
+    TooLongError,
+    TooShortError,
+    UndecodableAudioError,
+)
+from voiceadapt.audio.params import SAMPLE_RATE, AudioLimits
+
+AudioSource = str | os.PathLike[str] | bytes | BinaryIO
+_FORMATS_HINT = "WAV, FLAC, OGG, MP3, M4A or WebM"
+
+
+@dataclass(frozen=True)
+class Audio:
+    """A validated clip: mono float32 samples in [-1, 1] at ``rate``."""
+
+    samples: np.ndarray
+    rate: int
+    original_rate: int
+    original_seconds: float
+    speech_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / self.rate
+
+
+def _as_bytes(source: AudioSource) -> tuple[bytes, str]:
+    if isinstance(source, bytes | bytearray):
+        return bytes(source), "uploaded audio"
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            return path.read_bytes(), path.name
+        except OSError as exc:
+            raise UndecodableAudioError(f"cannot read {path}: {exc.strerror}") from exc
+    return source.read(), getattr(source, "name", "uploaded audio")
+
+
+def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+    with sf.SoundFile(io.BytesIO(data)) as f:
+        if f.frames > 0 and f.samplerate > 0 and f.frames / f.samplerate > max_seconds:
+            raise TooLongError(_too_long_message(f.frames / f.samplerate, max_seconds))
+        samples = f.read(dtype="float32", always_2d=True)
+        return samples, f.samplerate
+
+
+def _decode_pyav(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+    import av
+
+    chunks: list[np.ndarray] = []
+    total = 0
+    with av.open(io.BytesIO(data), mode="r") as container:
+        if not container.streams.audio:
+            raise UndecodableAudioError("the file has no audio stream")
+        stream = container.streams.audio[0]
+        rate = stream.codec_context.sample_rate or stream.rate
+        resampler = av.AudioResampler(format="fltp")
+        for frame in container.decode(stream):
+            for out in resampler.resample(frame):
+                planar = out.to_ndarray()  # (channels, samples)
+                chunks.append(planar.T.copy())
+                total += planar.shape[1]
+                if rate and total / rate > max_seconds:
+                    raise TooLongError(_too_long_message(total / rate, max_seconds))
+    if not rate:
+        raise UndecodableAudioError("the audio stream has no sample rate")
+    if not chunks:
+        return np.zeros((0, 1), dtype=np.float32), int(rate)
+    return np.concatenate(chunks).astype(np.float32), int(rate)
+
+
+def _too_long_message(seconds: float, limit: float) -> str:
+    return f"the recording is {seconds:.1f} s long; the limit is {limit:.0f} s"
+
+
+def decode(source: AudioSource, max_seconds: float = AudioLimits.max_seconds,
+           ) -> tuple[np.ndarray, int]:
+    """Decode any supported file to ``(samples (n, channels) float32, rate)``. No checks on content."""
+    data, name = _as_bytes(source)
+    if not data:
+        raise EmptyAudioError(f"{name} is empty (0 bytes)")
+    try:
+        return _decode_soundfile(data, max_seconds)
+    except TooLongError:
+        raise
+    except Exception:  # libsndfile does not know the container: let FFmpeg try
+        pass
+    try:
+        return _decode_pyav(data, max_seconds)
+    except (TooLongError, UndecodableAudioError):
+        raise
+    except Exception as exc:
+        raise UndecodableAudioError(
+            f"{name} is not audio we can read, or it is damaged (expected {_FORMATS_HINT})"
+        ) from exc
+
+
+def load_audio(source: AudioSource, limits: AudioLimits | None = None,
+               rate: int = SAMPLE_RATE, normalize_loudness: bool = True) -> Audio:
+    """Decode, validate and condition a reference clip.
+
+    Steps: decode; refuse NaN/inf; warn on clipping; mono mixdown; resample to ``rate``;
+    refuse silence; trim leading/trailing silence; refuse less than
+    ``limits.min_speech_seconds`` of speech; normalize loudness.
+    """
+    limits = limits or AudioLimits()
+    samples, original_rate = decode(source, limits.max_seconds)
+    if samples.size == 0 or original_rate <= 0:
+        raise EmptyAudioError("the recording holds no samples (zero length)")
+    if not np.isfinite(samples).all():
+        raise InvalidSamplesError("the recording contains invalid samples (NaN or infinity)")
+    original_seconds = samples.shape[0] / original_rate
+    if original_seconds > limits.max_seconds:
+        raise TooLongError(_too_long_message(original_seconds, limits.max_seconds))
+    clipped = float(np.mean(np.abs(samples) >= 0.999))
+    if clipped > limits.clipping_fraction:
+        warnings.warn(
+            f"{100 * clipped:.1f}% of the samples are at full scale: the recording is clipped "
+            "and the voice may sound distorted; record a little quieter",
+            ClippingWarning, stacklevel=2,
+        )
+    mono = np.clip(processing.to_mono(samples), -1.0, 1.0)
+    mono = processing.resample(mono, original_rate, rate)
+    if processing.frame_dbfs(mono, rate).max() <= limits.silence_dbfs:
+        raise SilentAudioError("the recording is silent: no sound above the noise floor")
+    mono = processing.trim_silence(mono, rate, limits.silence_dbfs)
+    speech = processing.speech_seconds(mono, rate, limits.silence_dbfs)
+    if speech < limits.min_speech_seconds:
+        raise TooShortError(
+            f"the recording has {speech:.2f} s of speech; at least "
+            f"{limits.min_speech_seconds:.1f} s is needed"
+        )
+    if normalize_loudness:
+        mono = processing.loudness_normalize(
+            mono, rate, limits.target_dbfs, limits.silence_dbfs, limits.peak_limit
+        )
+    return Audio(samples=mono, rate=rate, original_rate=original_rate,
+                 original_seconds=original_seconds, speech_seconds=speech)
+
+
+def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int,
+                format: str | None = None, subtype: str | None = None) -> Path:
+    """Write atomically: a temporary file in the same folder, renamed into place when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = format or path.suffix.lstrip(".").upper() or "WAV"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            sf.write(f, np.asarray(samples, dtype=np.float32), rate, format=fmt,
+                     subtype=subtype or ("PCM_16" if fmt == "WAV" else None))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
