@@ -1,0 +1,24 @@
+# Two commands do all the set-up on a fresh machine:
+#   make serve   installs into .venv (first time only) and starts the service
+#   make test    installs into .venv (first time only) and runs ruff and pytest
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: serve test install
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+serve: install
+	$(VENV)/bin/voiceadapt serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q

@@ -1,0 +1,1 @@
+"""The voiceadapt HTTP service (FastAPI). Imports only the inference side of ``voiceadapt``."""

@@ -1,0 +1,82 @@
+"""Front-end endpoints: see what the service will do with a text or a reference clip."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from fastapi import APIRouter, HTTPException, UploadFile
+from pydantic import BaseModel
+
+from server.deps import SettingsDep
+from voiceadapt.audio import (
+    AudioError,
+    AudioLimits,
+    FeatureParams,
+    TooLongError,
+    UndecodableAudioError,
+    f0,
+    load_audio,
+)
+from voiceadapt.text import TextError, process
+
+router = APIRouter(prefix="/v1/frontend", tags=["front-end"])
+
+
+class TextIn(BaseModel):
+    text: str
+
+
+class SentenceOut(BaseModel):
+    text: str
+    phonemes: str
+    ids: list[int]
+
+
+class AudioReport(BaseModel):
+    original_seconds: float
+    original_rate: int
+    seconds: float
+    rate: int
+    speech_seconds: float
+    median_f0_hz: float
+    warnings: list[str]
+
+
+@router.post("/text", response_model=list[SentenceOut])
+def analyze_text(body: TextIn, settings: SettingsDep) -> list[SentenceOut]:
+    if len(body.text) > settings.max_text_chars:
+        raise HTTPException(413, f"text is {len(body.text)} characters; the limit is "
+                                 f"{settings.max_text_chars}")
+    try:
+        sentences = process(body.text)
+    except TextError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return [SentenceOut(text=s.text, phonemes=s.phonemes, ids=list(s.ids)) for s in sentences]
+
+
+@router.post("/audio", response_model=AudioReport)
+async def analyze_audio(file: UploadFile, settings: SettingsDep) -> AudioReport:
+    data = await file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(413, f"upload is larger than {settings.max_upload_bytes} bytes")
+    limits = AudioLimits(max_seconds=settings.max_clip_seconds,
+                         min_speech_seconds=settings.min_speech_seconds)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            audio = load_audio(data, limits)
+        except UndecodableAudioError as exc:
+            raise HTTPException(415, str(exc)) from exc
+        except TooLongError as exc:
+            raise HTTPException(413, str(exc)) from exc
+        except AudioError as exc:
+            raise HTTPException(422, str(exc)) from exc
+    hz, voiced = f0(audio.samples, FeatureParams())
+    return AudioReport(
+        original_seconds=round(audio.original_seconds, 3), original_rate=audio.original_rate,
+        seconds=round(audio.seconds, 3), rate=audio.rate,
+        speech_seconds=round(audio.speech_seconds, 3),
+        median_f0_hz=round(float(np.median(hz[voiced])), 1) if voiced.any() else 0.0,
+        warnings=[str(w.message) for w in caught],
+    )

@@ -1,0 +1,73 @@
+"""The service's front-end endpoints, over real HTTP requests to the ASGI app."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+from conftest import speechlike
+from fastapi.testclient import TestClient
+
+from server.main import create_app
+from server.settings import Settings
+
+
+@pytest.fixture
+def client():
+    settings = Settings(max_upload_bytes=2_000_000, max_clip_seconds=10.0, max_text_chars=500)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _wav(samples: np.ndarray, rate: int = 16_000) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, samples, rate, format="WAV")
+    return buf.getvalue()
+
+
+def test_health(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_text_endpoint(client):
+    r = client.post("/v1/frontend/text", json={"text": "It's 7:05. Call 555-123-4567!"})
+    assert r.status_code == 200
+    body = r.json()
+    assert [s["text"] for s in body] == [
+        "It's seven oh five.", "Call five five five, one two three, four five six seven!"]
+    assert all(s["ids"][0] == 1 and s["ids"][-1] == 2 for s in body)  # BOS ... EOS
+
+
+@pytest.mark.parametrize(("text", "status"), [("  ", 422), ("word " * 200, 413)])
+def test_text_errors(client, text, status):
+    r = client.post("/v1/frontend/text", json={"text": text})
+    assert r.status_code == status
+    assert r.json()["detail"]
+
+
+def test_audio_endpoint_reports_clip(client):
+    r = client.post("/v1/frontend/audio",
+                    files={"file": ("me.wav", _wav(speechlike(2.0, 22_050, f0=200.0), 22_050))})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["original_rate"] == 22_050 and body["rate"] == 16_000
+    assert 180 < body["median_f0_hz"] < 230
+    assert body["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "words"),
+    [
+        (np.random.default_rng(0).bytes(4000), 415, "not audio"),
+        (_wav(np.zeros(32_000)), 422, "silent"),
+        (_wav(np.tile(speechlike(2.0), 6)), 413, "limit is 10 s"),
+        (b"x" * 2_000_001, 413, "larger than"),
+    ],
+)
+def test_audio_errors(client, payload, status, words):
+    r = client.post("/v1/frontend/audio", files={"file": ("clip.wav", payload)})
+    assert r.status_code == status
+    assert words in r.json()["detail"]

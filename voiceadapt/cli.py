@@ -1,0 +1,148 @@
+"""The ``voiceadapt`` command: one entry point, one subcommand per job.
+
+Training-side subcommands (``corpus``) import the ``training`` package only when
+run, so serving never loads training code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+
+def _cmd_frontend(args: argparse.Namespace) -> int:
+    from voiceadapt.text import process
+
+    for i, sentence in enumerate(process(args.text), 1):
+        print(f"[{i}] {sentence.text}\n    {sentence.phonemes}")
+        if args.ids:
+            print(f"    {list(sentence.ids)}")
+    return 0
+
+
+def _cmd_audio_info(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from voiceadapt.audio import AudioError, FeatureParams, f0, load_audio
+
+    status = 0
+    for path in args.files:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                audio = load_audio(path)
+            except AudioError as exc:
+                print(f"{path}: error: {exc}")
+                status = 1
+                continue
+        hz, voiced = f0(audio.samples, FeatureParams())
+        median = float(np.median(hz[voiced])) if voiced.any() else 0.0
+        print(f"{path}: {audio.original_seconds:.2f} s at {audio.original_rate} Hz -> "
+              f"{audio.seconds:.2f} s at {audio.rate} Hz, {audio.speech_seconds:.2f} s of speech, "
+              f"median F0 {median:.0f} Hz")
+        for w in caught:
+            print(f"{path}: warning: {w.message}")
+    return status
+
+
+def _cmd_corpus_build(args: argparse.Namespace) -> int:
+    from training.corpus.build import build_corpus
+    from training.corpus.plan import PRESETS
+
+    config = PRESETS[args.preset]
+    cache = None if args.no_features else args.cache
+    corpus, stats = build_corpus(config, args.out, workers=args.jobs, cache=cache,
+                                 keep_base=args.keep_base)
+    print(json.dumps({"summary": corpus.info["summary"],
+                      "diphone_coverage": corpus.info["diphone_coverage"],
+                      "build": vars(stats) | {"seconds": round(stats.seconds, 1)}}, indent=1))
+    return 0
+
+
+def _cmd_corpus_import(args: argparse.Namespace) -> int:
+    from training.corpus.importers import import_corpus
+
+    corpus, skipped = import_corpus(args.format, args.src, args.out, dev_speakers=args.dev_speakers,
+                                    seed=args.seed)
+    print(json.dumps({"summary": corpus.info["summary"], "skipped": skipped}, indent=1))
+    return 0
+
+
+def _cmd_corpus_summary(args: argparse.Namespace) -> int:
+    from training.corpus.manifest import read_corpus, summarize
+
+    corpus = read_corpus(args.corpus)
+    print(json.dumps(summarize(corpus.utterances, corpus.speakers), indent=1))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("server.main:create_app", factory=True, host=args.host, port=args.port,
+                log_level="info")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voiceadapt", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("frontend", help="show how text is normalized, split and phonemized")
+    p.add_argument("text")
+    p.add_argument("--ids", action="store_true", help="also print symbol ids")
+    p.set_defaults(func=_cmd_frontend)
+
+    p = sub.add_parser("audio-info", help="check reference clips the way the service will")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=_cmd_audio_info)
+
+    p = sub.add_parser("serve", help="run the HTTP service")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=_cmd_serve)
+
+    corpus = sub.add_parser("corpus", help="build, import or summarize a training corpus")
+    csub = corpus.add_subparsers(dest="corpus_command", required=True)
+    p = csub.add_parser("build", help="synthesize the multi-speaker corpus from Debian's voices")
+    p.add_argument("--preset", default="default", choices=["default", "tiny"])
+    p.add_argument("--out", default="data/corpus")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes")
+    p.add_argument("--cache", default="data/cache", help="feature cache folder")
+    p.add_argument("--no-features", action="store_true", help="skip the feature cache step")
+    p.add_argument("--keep-base", action="store_true", help="keep the base-voice recordings")
+    p.set_defaults(func=_cmd_corpus_build)
+    p = csub.add_parser("import", help="write a manifest for a real corpus (VCTK, LibriTTS, LJSpeech)")
+    p.add_argument("format", choices=["vctk", "libritts", "ljspeech"])
+    p.add_argument("src")
+    p.add_argument("--out", required=True)
+    p.add_argument("--dev-speakers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=1234)
+    p.set_defaults(func=_cmd_corpus_import)
+    p = csub.add_parser("summary", help="print a corpus's speakers, hours and coverage")
+    p.add_argument("corpus")
+    p.set_defaults(func=_cmd_corpus_summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from voiceadapt.audio import AudioError
+    from voiceadapt.text import TextError
+
+    try:
+        return int(args.func(args))
+    except (TextError, AudioError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"voiceadapt: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
