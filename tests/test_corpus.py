@@ -78,6 +78,7 @@ def test_resume_redoes_only_what_is_missing_and_is_deterministic(tiny, tmp_path)
     (copy / "wavs" / ".stale.wav.abc.part").write_bytes(b"half a file")  # killed mid-write
     resumed, stats = build_corpus(TINY, copy, workers=1)
     assert stats.derived == 2 and stats.skipped == len(corpus.utterances) - 2
+    assert not list(copy.rglob("*.part"))
     assert resumed.utterances == read_corpus(corpus.root).utterances
     for u in victims:
         assert (copy / u.audio).read_bytes() == originals[u.id]

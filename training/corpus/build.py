@@ -8,15 +8,15 @@ folder planned with another configuration is refused rather than mixed.
 from __future__ import annotations
 
 import json
-import logging
 import multiprocessing as mp
+import shutil
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import soundfile as sf
 from tqdm import tqdm
@@ -29,8 +29,6 @@ from training.corpus.voices import missing_tools, synthesize_batch, voice_by_nam
 from voiceadapt.audio import SAMPLE_RATE, AudioLimits, decode, write_audio
 from voiceadapt.audio.processing import loudness_normalize, to_mono, trim_silence
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 BASE_DIR, WAV_DIR, PLAN = "_base", "wavs", "plan.json"
 _BATCH = 25
 
@@ -50,37 +48,25 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _parallel(fn: Callable[[Any], T], jobs: Iterable[Any], workers: int, desc: str,
-              total: int) -> list[T]:
-    jobs = list(jobs)
+def _parallel(fn: Callable[[Any], int], jobs: list[Any], workers: int, desc: str,
+              total: int) -> int:
+    """Run ``fn`` over ``jobs`` in ``workers`` processes; each job returns the utterances it did."""
     if not jobs:
-        return []
-    bar = tqdm(total=total, desc=desc, unit="utt", leave=True, mininterval=1.0)
-    results: list[T] = []
-    if workers <= 1:
-        _init_worker()
-        for job in jobs:
-            results.append(fn(job))
-            bar.update(_size(job))
-    else:
+        return 0
+    done = 0
+    with tqdm(total=total, desc=desc, unit="utt", mininterval=1.0) as bar:
+        if workers <= 1:
+            _init_worker()
+            for job in jobs:
+                done += fn(job)
+                bar.update(done - bar.n)
+            return done
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
                                  initializer=_init_worker) as pool:
-            futures = {pool.submit(fn, job): job for job in jobs}
-            for future in _as_completed(futures):
-                results.append(future.result())
-                bar.update(_size(futures[future]))
-    bar.close()
-    return results
-
-
-def _as_completed(futures):  # type: ignore[no-untyped-def]
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
-
-
-def _size(job: Any) -> int:
-    return len(job[1]) if isinstance(job, tuple) and isinstance(job[1], list) else 1
+            for future in as_completed([pool.submit(fn, job) for job in jobs]):
+                done += future.result()
+                bar.update(done - bar.n)
+    return done
 
 
 def _synth_job(job: tuple[str, list[tuple[str, str]]]) -> int:
@@ -133,6 +119,8 @@ def build_corpus(config: CorpusConfig, out: str | Path, workers: int = 2,
     if missing:
         raise RuntimeError(f"speech synthesizers not installed: {missing} (see .ci/run)")
     _check_plan_file(out, config)
+    for stale in out.rglob("*.part"):  # half-written files from a killed build
+        stale.unlink()
     plan = make_plan(config)
     atomic_write_text(out / PLAN, json.dumps({
         "config": config.to_dict(),
@@ -158,26 +146,22 @@ def build_corpus(config: CorpusConfig, out: str | Path, workers: int = 2,
     for voice, sentence_ids in needed.items():
         items = [(str(base_path(voice, i)), plan.sentences.normalized[i]) for i in sorted(sentence_ids)]
         synth_jobs += [(voice, items[k : k + _BATCH]) for k in range(0, len(items), _BATCH)]
-    stats.base_synthesized = sum(
-        _parallel(_synth_job, synth_jobs, workers, "base voices",
-                  sum(len(items) for _, items in synth_jobs)))
+    stats.base_synthesized = _parallel(_synth_job, synth_jobs, workers, "base voices",
+                                       sum(len(items) for _, items in synth_jobs))
 
     derive_jobs = [(str(base_path(speakers[u.speaker].voice, u.sentence)),
                     str(wav_path(u.id, u.speaker)), speakers[u.speaker].params.to_dict())
                    for u in todo]
-    stats.derived = sum(_parallel(_derive_job, derive_jobs, workers, "derived speakers",
-                                  len(derive_jobs)))
+    stats.derived = _parallel(_derive_job, derive_jobs, workers, "derived speakers",
+                              len(derive_jobs))
 
     corpus = _write_manifest(out, plan)
     if cache is not None:
         feature_jobs = [(str(cache), str(corpus.audio_path(u))) for u in corpus.utterances]
-        stats.features = sum(_parallel(_features_job, feature_jobs, workers, "features",
-                                       len(feature_jobs)))
-    if not keep_base:
-        for path in sorted((out / BASE_DIR).rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        if (out / BASE_DIR).exists():
-            (out / BASE_DIR).rmdir()
+        stats.features = _parallel(_features_job, feature_jobs, workers, "features",
+                                   len(feature_jobs))
+    if not keep_base and (out / BASE_DIR).exists():
+        shutil.rmtree(out / BASE_DIR)
     stats.seconds = time.perf_counter() - started
     return corpus, stats
 
