@@ -31,10 +31,12 @@ def _window(win_length: int) -> torch.Tensor:
     return torch.hann_window(win_length)
 
 
-def log_mel(samples: np.ndarray | torch.Tensor, params: FeatureParams) -> torch.Tensor:
+def log_mel(samples: np.ndarray | torch.Tensor, params: FeatureParams,
+            center: bool = True) -> torch.Tensor:
     """(..., samples) waveform -> (..., n_mels, frames) natural-log mel magnitudes.
 
-    ``frames == params.num_frames(samples)`` (centered STFT with reflect padding).
+    Centered (the default): ``frames == params.num_frames(samples)``, reflect padding, frame
+    j centered on sample j * hop. Uncentered: frame j starts at sample j * hop.
     """
     wav = torch.as_tensor(samples, dtype=torch.float32)
     spec = torch.stft(
@@ -43,7 +45,7 @@ def log_mel(samples: np.ndarray | torch.Tensor, params: FeatureParams) -> torch.
         hop_length=params.hop_length,
         win_length=params.win_length,
         window=_window(params.win_length).to(wav.device),
-        center=True,
+        center=center,
         pad_mode="reflect",
         return_complex=True,
     ).abs()

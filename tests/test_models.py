@@ -1,0 +1,141 @@
+"""Compact models: shapes, incremental == parallel WaveNet, alignment, checkpoint round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from voiceadapt.audio import FeatureParams
+from voiceadapt.models import alignment
+from voiceadapt.models.acoustic import AcousticModel, regulate_length, sequence_mask
+from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
+from voiceadapt.models.checkpoint import CheckpointError, load, save, sha256_file
+from voiceadapt.models.encoder import EncoderConfig, SpeakerEncoder
+from voiceadapt.models.wavenet import WaveNet, WaveNetConfig, generate
+from voiceadapt.text import SymbolTable, SymbolTableMismatch
+
+N_MELS = 20
+
+
+def compact_backbone(speakers=("a", "b", "c")) -> Backbone:
+    table = SymbolTable()
+    cfg = BackboneConfig.compact(len(table), n_mels=N_MELS, hop_length=40)
+    params = FeatureParams(n_mels=N_MELS, hop_length=40, n_fft=256, win_length=160)
+    stats = NormStats(mel_mean=tuple([-5.0] * N_MELS), mel_std=tuple([2.0] * N_MELS))
+    torch.manual_seed(0)
+    return Backbone(cfg, list(speakers), table, params, stats)
+
+
+@pytest.mark.parametrize("kernel_size", [2, 3])
+def test_incremental_generation_equals_parallel_forward(kernel_size):
+    torch.manual_seed(0)
+    cfg = WaveNetConfig(residual_channels=16, gate_channels=32, skip_channels=16, layers=6,
+                        stacks=2, kernel_size=kernel_size, cond_channels=8, speaker_channels=4,
+                        hop_length=4)
+    net = WaveNet(cfg).eval()
+    frames, g = torch.randn(2, 8, 12), torch.randn(2, 4)
+    audio = torch.randint(0, 256, (2, 48))
+    parallel = net(audio, frames, g)
+    samples, incremental = generate(net, frames, g, teacher=audio)
+    assert torch.equal(samples, audio)
+    assert (parallel - incremental).abs().max() < 1e-4
+
+
+def test_wavenet_is_causal_and_speaker_conditioned():
+    torch.manual_seed(0)
+    cfg = WaveNetConfig(residual_channels=8, gate_channels=16, skip_channels=8, layers=4,
+                        stacks=2, cond_channels=4, speaker_channels=3, hop_length=5)
+    net = WaveNet(cfg).eval()
+    frames, g = torch.randn(1, 4, 6), torch.randn(1, 3)
+    a = torch.randint(0, 256, (1, 30))
+    b = a.clone()
+    b[0, 20:] = (b[0, 20:] + 7) % 256  # change the future from t = 20
+    la, lb = net(a, frames, g), net(b, frames, g)
+    assert torch.allclose(la[..., :21], lb[..., :21])  # logits at t <= 20 see samples < t only
+    assert not torch.allclose(la[..., 21:], lb[..., 21:])
+    assert not torch.allclose(la, net(a, frames, torch.randn(1, 3)))
+
+
+def test_seeded_sampling_is_reproducible():
+    torch.manual_seed(0)
+    net = WaveNet(WaveNetConfig(residual_channels=8, gate_channels=16, skip_channels=8, layers=2,
+                                stacks=1, cond_channels=4, speaker_channels=0, hop_length=4)).eval()
+    frames = torch.randn(1, 4, 5)
+    runs = [generate(net, frames, generator=torch.Generator().manual_seed(7))[0] for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_length_regulator_repeats_tokens():
+    x = torch.arange(3, dtype=torch.float32).view(1, 3, 1)
+    out, lengths = regulate_length(x, torch.tensor([[2, 0, 3]]))
+    assert lengths.tolist() == [5]
+    assert out.squeeze().tolist() == [0, 0, 2, 2, 2]
+
+
+def test_mas_finds_the_planted_monotonic_path():
+    rng = np.random.default_rng(0)
+    durations = [3, 1, 4, 2]
+    truth = np.repeat(np.arange(4), durations)
+    logp = rng.normal(-5, 0.5, (len(truth), 4))
+    logp[np.arange(len(truth)), truth] = 0.0
+    path = alignment.monotonic_alignment_search(logp, 4, len(truth))
+    assert path.sum(0).tolist() == durations
+    assert (path.sum(1) == 1).all()
+
+
+def test_acoustic_losses_fall_on_a_fixed_batch():
+    model = compact_backbone()
+    ac: AcousticModel = model.acoustic
+    torch.manual_seed(1)
+    n, t = torch.tensor([9, 6]), torch.tensor([30, 20])
+    ids = torch.randint(4, 40, (2, 9)) * sequence_mask(n, 9)
+    mels = torch.randn(2, N_MELS, 30) * sequence_mask(t, 30)[:, None]
+    pitch = torch.randn(2, 30) * sequence_mask(t, 30)
+    prior = alignment.batch_prior(n.tolist(), t.tolist(), torch.device("cpu"))
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    first = None
+    for _ in range(25):
+        g = model.speaker_table(torch.tensor([0, 1]))
+        losses = ac(ids, n, mels, t, pitch, g, prior=prior)
+        opt.zero_grad()
+        losses["total"].backward()
+        opt.step()
+        first = first if first is not None else losses["total"].item()
+    assert losses["total"].item() < 0.8 * first
+    mel, lengths = ac.eval().infer(ids, g.detach(), lengths=n)
+    assert mel.shape[:2] == (2, N_MELS) and (lengths >= n).all()
+
+
+def test_encoder_pools_clips_of_one_speaker():
+    enc = SpeakerEncoder(EncoderConfig(n_mels=N_MELS, channels=16, layers=2, speaker_channels=8))
+    mels = torch.randn(3, N_MELS, 25)
+    mask = sequence_mask(torch.tensor([25, 10, 18]), 25)
+    g = enc(mels, mask, group=torch.tensor([0, 0, 1]))
+    assert g.shape == (2, 8)
+    alone = enc(mels[2:], mask[2:])
+    assert torch.allclose(g[1], alone[0], atol=1e-5)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = compact_backbone()
+    path = save(model, tmp_path / "m.safetensors", extra={"steps": 3})
+    again = load(path, expected_sha256=sha256_file(path))
+    assert again.speakers == ["a", "b", "c"] and again.extra == {"steps": 3}
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(v, v2)
+    assert again.features == model.features and again.stats == model.stats
+
+
+def test_mismatched_or_damaged_checkpoints_are_refused(tmp_path):
+    model = compact_backbone()
+    path = save(model, tmp_path / "m.safetensors")
+    with pytest.raises(CheckpointError, match="sha256"):
+        load(path, expected_sha256="0" * 64)
+    other = SymbolTable(version="old", symbols=model.symbols.symbols[:-1] + ("Z",))
+    model.symbols = other
+    with pytest.raises(SymbolTableMismatch, match="symbol table mismatch"):
+        load(save(model, tmp_path / "old.safetensors"))
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load(tmp_path / "junk.safetensors")

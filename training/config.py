@@ -1,0 +1,94 @@
+"""Training configuration: a TOML file validated into typed dataclasses.
+
+Unknown keys and wrong types are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    corpus: str = "data/corpus"
+    cache: str = "data/cache"
+    pack: str = ""  # a packed-features file (see training/pack.py); used instead of corpus+cache
+    max_frames: int = 600  # utterances longer than this are skipped (about 7.5 s)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    size: str = "default"  # "default" or "compact"
+    speaker_channels: int = 64
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 20_000
+    batch_size: int = 16
+    wavenet_batch_size: int = 16
+    wavenet_segment: int = 8000  # samples per WaveNet training segment
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    grad_clip: float = 1.0
+    warmup_steps: int = 500
+    ema_decay: float = 0.999
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    seed: int = 0
+    encoder_prob: float = 0.5  # share of batches that condition on the encoder's g
+    bin_loss_start: int = 1000  # step from which the alignment binarization loss is on
+    device: str = "auto"  # auto, cpu, cuda
+    bf16: bool = True  # autocast on CUDA
+    num_workers: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _check_type(name: str, value: Any, annotation: str) -> Any:
+    expected = _TYPES[annotation]  # every setting is a plain scalar
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+        raise ValueError(f"{name} must be {getattr(expected, '__name__', expected)}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) in [{where}]: {', '.join(sorted(unknown))}")
+    values = {}
+    for key, value in data.items():
+        values[key] = _check_type(f"{where}.{key}", value, str(known[key].type))
+    return cls(**values)
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    return RunConfig(**{name: _build(cls, data.get(name, {}), name) for name, cls in sections.items()})
+
+
+def load_config(path: str | Path) -> RunConfig:
+    with open(path, "rb") as f:
+        return from_dict(tomllib.load(f))

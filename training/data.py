@@ -1,0 +1,142 @@
+"""Training data: utterances held in memory, sampled into acoustic and WaveNet batches.
+
+Each item keeps phoneme ids, 16-bit audio and frame F0. Log-mels are computed on the
+training device from the audio (a batched STFT costs little next to a training step),
+so the only precomputed feature is F0, which comes from the hash-keyed feature cache.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from voiceadapt.audio import FeatureParams, log_mel
+from voiceadapt.text import SymbolTable
+
+
+@dataclass
+class Item:
+    speaker: int
+    ids: np.ndarray  # (N,) int64 symbol ids with BOS/EOS
+    audio: np.ndarray  # (L,) int16 at the feature sample rate
+    f0: np.ndarray  # (T,) float32 Hz, 0 where unvoiced; T = num_frames(L)
+
+
+def load_corpus_items(corpus_dir: str | Path, cache_dir: str | Path, params: FeatureParams,
+                      split: str = "train", max_frames: int = 600,
+                      ) -> tuple[list[Item], list[str]]:
+    """Items of one split from a corpus folder, F0 from (or into) the feature cache."""
+    import soundfile as sf
+
+    from training.corpus.feature_cache import FeatureCache
+    from training.corpus.manifest import read_corpus
+
+    corpus = read_corpus(corpus_dir)
+    cache = FeatureCache(cache_dir, params)
+    table = SymbolTable()
+    utts = [u for u in corpus.utterances if u.split == split]
+    speakers = sorted({u.speaker for u in utts})
+    index = {s: i for i, s in enumerate(speakers)}
+    items = []
+    for u in utts:
+        path = corpus.audio_path(u)
+        audio, rate = sf.read(str(path), dtype="int16")
+        if rate != params.sample_rate:
+            raise ValueError(f"{path} is {rate} Hz; the features want {params.sample_rate} Hz")
+        if params.num_frames(len(audio)) > max_frames:
+            continue
+        f0 = cache.get(path)["f0"].astype(np.float32)
+        items.append(Item(index[u.speaker], np.asarray(table.encode(u.phonemes), np.int64),
+                          audio, f0))
+    return items, speakers
+
+
+@dataclass
+class AcousticBatch:
+    ids: torch.Tensor  # (B, N)
+    text_lens: torch.Tensor  # (B,)
+    audio: torch.Tensor  # (B, L) float in [-1, 1]
+    mel_lens: torch.Tensor  # (B,)
+    f0: torch.Tensor  # (B, T) Hz
+    speakers: torch.Tensor  # (B,)
+    ref_audio: torch.Tensor  # (B, L') another utterance of the same speaker, for the encoder
+    ref_lens: torch.Tensor  # (B,) frames
+
+
+@dataclass
+class WaveNetBatch:
+    audio: torch.Tensor  # (B, S) float segments
+    frame_audio: torch.Tensor  # (B, S + 2 * pad) the segment with context for its mel frames
+    speakers: torch.Tensor  # (B,)
+
+
+def _pad(arrays: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    out = np.zeros((len(arrays), max(len(a) for a in arrays)), dtype=dtype)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+    return out
+
+
+class BatchSampler:
+    """Seeded random batches over the items (each rank passes its own seed)."""
+
+    def __init__(self, items: list[Item], params: FeatureParams, seed: int):
+        if not items:
+            raise ValueError("no training utterances")
+        self.items = items
+        self.params = params
+        self.rng = np.random.default_rng(seed)
+        by_speaker: dict[int, list[int]] = defaultdict(list)
+        for i, item in enumerate(items):
+            by_speaker[item.speaker].append(i)
+        self.by_speaker = dict(by_speaker)
+
+    def acoustic(self, batch_size: int) -> AcousticBatch:
+        picks = self.rng.choice(len(self.items), size=batch_size, replace=len(self.items) < batch_size)
+        items = [self.items[i] for i in picks]
+        refs = []
+        for i, item in zip(picks, items, strict=True):
+            same = self.by_speaker[item.speaker]
+            others = [j for j in same if j != i] or same
+            refs.append(self.items[int(self.rng.choice(others))])
+        hop = self.params.hop_length
+        return AcousticBatch(
+            ids=torch.from_numpy(_pad([it.ids for it in items], np.int64)),
+            text_lens=torch.tensor([len(it.ids) for it in items]),
+            audio=torch.from_numpy(_pad([it.audio for it in items], np.int16).astype(np.float32) / 32768),
+            mel_lens=torch.tensor([len(it.audio) // hop + 1 for it in items]),
+            f0=torch.from_numpy(_pad([it.f0 for it in items], np.float32)),
+            speakers=torch.tensor([it.speaker for it in items]),
+            ref_audio=torch.from_numpy(_pad([r.audio for r in refs], np.int16).astype(np.float32) / 32768),
+            ref_lens=torch.tensor([len(r.audio) // hop + 1 for r in refs]),
+        )
+
+    def wavenet(self, batch_size: int, segment: int) -> WaveNetBatch:
+        """Random segments starting on frame boundaries, with the audio their mel frames need."""
+        hop = self.params.hop_length
+        pad = self.params.n_fft // 2
+        segs, ctx, spk = [], [], []
+        for _ in range(batch_size):
+            item = self.items[int(self.rng.integers(len(self.items)))]
+            audio = item.audio.astype(np.float32) / 32768
+            if len(audio) < segment:
+                audio = np.pad(audio, (0, segment - len(audio)))
+            start = int(self.rng.integers(0, (len(audio) - segment) // hop + 1)) * hop
+            padded = np.pad(audio, (pad, pad))
+            segs.append(audio[start : start + segment])
+            ctx.append(padded[start : start + segment + 2 * pad])
+            spk.append(item.speaker)
+        return WaveNetBatch(torch.from_numpy(np.stack(segs)), torch.from_numpy(np.stack(ctx)),
+                            torch.tensor(spk))
+
+
+def segment_mels(frame_audio: torch.Tensor, params: FeatureParams, segment: int) -> torch.Tensor:
+    """Log-mels of segments cut with ``n_fft // 2`` context on each side: (B, M, segment / hop).
+
+    Frame j is centered on sample j * hop of the segment, as in the full utterance's mel.
+    """
+    return log_mel(frame_audio, params, center=False)[..., : segment // params.hop_length]

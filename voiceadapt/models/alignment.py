@@ -1,0 +1,124 @@
+"""Unsupervised text-to-speech alignment (RAD-TTS / FastPitch 1.1 style).
+
+A small text encoder and mel encoder give an attention over text for every mel
+frame; a beta-binomial prior keeps it near the diagonal early in training; the
+forward-sum (CTC) loss sums over all monotonic paths; monotonic alignment search
+(MAS) turns the soft attention into hard durations. The same module aligns a
+user's transcribed reference clips at adaptation time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.special import betaln
+from torch import nn
+
+
+class Aligner(nn.Module):
+    """Aligner(text_emb (B, D, N), mels (B, M, T)) -> log attention (B, T, N), masked."""
+
+    def __init__(self, text_channels: int, n_mels: int, channels: int = 80,
+                 temperature: float = 0.0005):
+        super().__init__()
+        self.temperature = temperature
+        self.key = nn.Sequential(
+            nn.Conv1d(text_channels, 2 * text_channels, 3, padding=1), nn.ReLU(),
+            nn.Conv1d(2 * text_channels, channels, 1),
+        )
+        self.query = nn.Sequential(
+            nn.Conv1d(n_mels, 2 * n_mels, 3, padding=1), nn.ReLU(),
+            nn.Conv1d(2 * n_mels, n_mels, 1), nn.ReLU(),
+            nn.Conv1d(n_mels, channels, 1),
+        )
+
+    def forward(self, text_emb: torch.Tensor, mels: torch.Tensor, text_mask: torch.Tensor,
+                prior: torch.Tensor | None = None) -> torch.Tensor:
+        """text_mask: (B, N) True at real tokens; prior: (B, T, N) log prior or None."""
+        k = self.key(text_emb)  # (B, C, N)
+        q = self.query(mels)  # (B, C, T)
+        dist = (q.unsqueeze(-1) - k.unsqueeze(2)).pow(2).sum(1)  # (B, T, N)
+        logits = -self.temperature * dist
+        logp = F.log_softmax(logits.masked_fill(~text_mask[:, None, :], -1e4), dim=-1)
+        if prior is not None:
+            logp = F.log_softmax(logp + prior, dim=-1).masked_fill(~text_mask[:, None, :], -1e4)
+        return logp
+
+
+def beta_binomial_prior(n_text: int, n_mel: int, scaling: float = 1.0) -> np.ndarray:
+    """(n_mel, n_text) log prior favouring the diagonal (RAD-TTS)."""
+    k = np.arange(n_text)
+    out = np.zeros((n_mel, n_text), dtype=np.float32)
+    for t in range(1, n_mel + 1):
+        a, b = scaling * t, scaling * (n_mel + 1 - t)
+        logpmf = (betaln(k + a, n_text - 1 - k + b) - betaln(a, b)
+                  + _log_binom(n_text - 1, k))
+        out[t - 1] = logpmf
+    return out
+
+
+def _log_binom(n: int, k: np.ndarray) -> np.ndarray:
+    from scipy.special import gammaln
+
+    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+
+def batch_prior(text_lens: list[int], mel_lens: list[int], device: torch.device) -> torch.Tensor:
+    n_max, t_max = max(text_lens), max(mel_lens)
+    out = torch.zeros(len(text_lens), t_max, n_max, device=device)
+    for i, (n, t) in enumerate(zip(text_lens, mel_lens, strict=True)):
+        out[i, :t, :n] = torch.from_numpy(beta_binomial_prior(n, t))
+    return out
+
+
+def forward_sum_loss(logp: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor,
+                     ) -> torch.Tensor:
+    """CTC over the token sequence 1..N with a blank: every monotonic path counts."""
+    padded = F.pad(logp, (1, 0), value=np.log(1e-1))  # column 0 is the blank
+    losses = []
+    for i in range(logp.shape[0]):
+        n, t = int(text_lens[i]), int(mel_lens[i])
+        lp = F.log_softmax(padded[i, :t, : n + 1], dim=-1).unsqueeze(1)  # (T, 1, N + 1)
+        target = torch.arange(1, n + 1, device=logp.device).unsqueeze(0)
+        losses.append(F.ctc_loss(lp, target, torch.tensor([t]), torch.tensor([n]),
+                                 zero_infinity=True))
+    return torch.stack(losses).mean()
+
+
+def monotonic_alignment_search(logp: np.ndarray, n_text: int, n_mel: int) -> np.ndarray:
+    """Best monotonic path through ``logp`` (T, N): every token gets at least one frame.
+
+    Returns hard attention (T, N) of 0/1 floats. Requires ``n_mel >= n_text``.
+    """
+    lp = logp[:n_mel, :n_text].astype(np.float64)
+    neg = -1e30
+    q = np.full((n_mel, n_text), neg)
+    q[0, 0] = lp[0, 0]
+    for t in range(1, n_mel):
+        stay = q[t - 1]
+        move = np.concatenate([[neg], q[t - 1, :-1]])
+        q[t] = np.maximum(stay, move) + lp[t]
+    path = np.zeros((n_mel, n_text), dtype=np.float32)
+    i = n_text - 1
+    for t in range(n_mel - 1, -1, -1):
+        path[t, i] = 1.0
+        if t > 0 and i > 0 and (i == t or q[t - 1, i - 1] >= q[t - 1, i]):
+            i -= 1
+    return path
+
+
+def hard_alignment(logp: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor,
+                   ) -> torch.Tensor:
+    """Batched MAS: (B, T, N) log attention -> (B, T, N) hard attention (no gradient)."""
+    arr = logp.detach().float().cpu().numpy()
+    out = np.zeros_like(arr)
+    for i in range(arr.shape[0]):
+        n, t = int(text_lens[i]), int(mel_lens[i])
+        out[i, :t, :n] = monotonic_alignment_search(arr[i], n, t)
+    return torch.from_numpy(out).to(logp.device)
+
+
+def binarization_loss(hard: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """Pull the soft attention towards its own hard path."""
+    return -(hard * logp).sum() / hard.sum().clamp(min=1.0)

@@ -1,0 +1,135 @@
+"""The backbone: speaker table, acoustic model, WaveNet and SEA-ENC encoder in one module,
+with everything needed to rebuild it (configs, symbols, feature parameters, statistics)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from voiceadapt.audio import FeatureParams
+from voiceadapt.models.acoustic import AcousticConfig, AcousticModel
+from voiceadapt.models.encoder import EncoderConfig, SpeakerEncoder
+from voiceadapt.models.wavenet import WaveNet, WaveNetConfig
+from voiceadapt.text import SymbolTable
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    acoustic: AcousticConfig
+    wavenet: WaveNetConfig
+    encoder: EncoderConfig
+
+    def __post_init__(self) -> None:
+        sizes = {self.acoustic.speaker_channels, self.wavenet.speaker_channels,
+                 self.encoder.speaker_channels}
+        if len(sizes) != 1:
+            raise ValueError(f"speaker_channels differ between the networks: {sorted(sizes)}")
+        if not (self.acoustic.n_mels == self.wavenet.cond_channels == self.encoder.n_mels):
+            raise ValueError("n_mels differs between the networks")
+
+    @property
+    def speaker_channels(self) -> int:
+        return self.acoustic.speaker_channels
+
+    def to_dict(self) -> dict[str, dict[str, object]]:
+        return {"acoustic": asdict(self.acoustic), "wavenet": asdict(self.wavenet),
+                "encoder": asdict(self.encoder)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, dict[str, object]]) -> BackboneConfig:
+        try:
+            return cls(acoustic=AcousticConfig(**data["acoustic"]),  # type: ignore[arg-type]
+                       wavenet=WaveNetConfig(**data["wavenet"]),  # type: ignore[arg-type]
+                       encoder=EncoderConfig(**data["encoder"]))  # type: ignore[arg-type]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"the checkpoint's model config does not fit this code: {exc}") from exc
+
+    @classmethod
+    def compact(cls, n_symbols: int, n_mels: int = 80, hop_length: int = 200,
+                speaker_channels: int = 16) -> BackboneConfig:
+        """A tiny model for tests."""
+        return cls(
+            acoustic=AcousticConfig(n_symbols=n_symbols, n_mels=n_mels, d_model=32, n_heads=2,
+                                    encoder_layers=1, decoder_layers=1, ff_channels=64,
+                                    speaker_channels=speaker_channels, predictor_channels=32),
+            wavenet=WaveNetConfig(residual_channels=16, gate_channels=32, skip_channels=16,
+                                  layers=4, stacks=2, cond_channels=n_mels,
+                                  speaker_channels=speaker_channels, hop_length=hop_length),
+            encoder=EncoderConfig(n_mels=n_mels, channels=32, layers=2,
+                                  speaker_channels=speaker_channels),
+        )
+
+
+@dataclass(frozen=True)
+class NormStats:
+    """Corpus statistics the features are normalized with."""
+
+    mel_mean: tuple[float, ...]
+    mel_std: tuple[float, ...]
+    logf0_mean: float = 4.8
+    logf0_std: float = 0.3
+
+    def to_dict(self) -> dict[str, object]:
+        return {**asdict(self), "mel_mean": list(self.mel_mean), "mel_std": list(self.mel_std)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> NormStats:
+        return cls(mel_mean=tuple(data["mel_mean"]), mel_std=tuple(data["mel_std"]),  # type: ignore[arg-type]
+                   logf0_mean=float(data["logf0_mean"]), logf0_std=float(data["logf0_std"]))  # type: ignore[arg-type]
+
+    def normalize_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """(..., M, T) log-mel -> zero-mean unit-variance per channel."""
+        mean = torch.tensor(self.mel_mean, device=mel.device, dtype=mel.dtype)[:, None]
+        std = torch.tensor(self.mel_std, device=mel.device, dtype=mel.dtype)[:, None]
+        return (mel - mean) / std
+
+    def normalize_f0(self, f0_hz: torch.Tensor) -> torch.Tensor:
+        """Hz -> normalized log-F0; unvoiced (0 Hz) stays 0."""
+        voiced = f0_hz > 0
+        out = (torch.log(f0_hz.clamp(min=1.0)) - self.logf0_mean) / self.logf0_std
+        return torch.where(voiced, out, torch.zeros_like(out))
+
+
+class Backbone(nn.Module):
+    """All networks plus the metadata that makes a checkpoint self-describing."""
+
+    def __init__(self, cfg: BackboneConfig, speakers: list[str], symbols: SymbolTable,
+                 features: FeatureParams, stats: NormStats):
+        super().__init__()
+        if len(symbols) != cfg.acoustic.n_symbols:
+            raise ValueError("the symbol table's size differs from the acoustic model's n_symbols")
+        if features.n_mels != cfg.acoustic.n_mels or features.hop_length != cfg.wavenet.hop_length:
+            raise ValueError("feature parameters differ from the model's n_mels / hop_length")
+        self.cfg = cfg
+        self.speakers = list(speakers)
+        self.symbols = symbols
+        self.features = features
+        self.stats = stats
+        self.speaker_table = nn.Embedding(len(speakers), cfg.speaker_channels)
+        nn.init.normal_(self.speaker_table.weight, std=0.3)
+        self.acoustic = AcousticModel(cfg.acoustic)
+        self.wavenet = WaveNet(cfg.wavenet)
+        self.encoder = SpeakerEncoder(cfg.encoder)
+
+    def speaker_index(self, name: str) -> int:
+        try:
+            return self.speakers.index(name)
+        except ValueError:
+            raise KeyError(f"unknown speaker {name!r}; this model has {len(self.speakers)} "
+                           f"speakers, e.g. {', '.join(self.speakers[:5])}") from None
+
+    def speaker_embedding(self, name: str) -> torch.Tensor:
+        """(S,) table entry of a training speaker."""
+        return self.speaker_table.weight[self.speaker_index(name)].detach()
+
+    def metadata(self) -> dict[str, object]:
+        return {
+            "config": self.cfg.to_dict(),
+            "speakers": self.speakers,
+            "symbols": self.symbols.to_dict(),
+            "features": self.features.to_dict(),
+            "stats": self.stats.to_dict(),
+        }
+
