@@ -29,3 +29,15 @@ def require_synthesizers() -> None:
     missing = [tool for tool in ("flite", "espeak-ng", "text2wave") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"synthesizers missing (install them with .ci/run's apt step): {missing}")
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory):
+    """The 'tiny' preset built once per test session from the real synthesizers."""
+    from training.corpus.build import build_corpus
+    from training.corpus.plan import PRESETS
+
+    require_synthesizers()
+    root = tmp_path_factory.mktemp("corpus")
+    corpus, stats = build_corpus(PRESETS["tiny"], root / "tiny", workers=2, cache=root / "cache")
+    return corpus, stats, root

@@ -22,12 +22,9 @@ from voiceadapt.audio import FeatureParams, f0, log_mel
 TINY = PRESETS["tiny"]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    require_synthesizers()
-    root = tmp_path_factory.mktemp("corpus")
-    corpus, stats = build_corpus(TINY, root / "tiny", workers=2, cache=root / "cache")
-    return corpus, stats, root
+@pytest.fixture
+def tiny(tiny_corpus):
+    return tiny_corpus
 
 
 def test_tiny_corpus_from_real_synthesizers(tiny):

@@ -1,0 +1,289 @@
+"""Train the backbone: one process, or several under ``torchrun`` (DDP; gloo on CPU, NCCL on GPU).
+
+    python -m training.train --config configs/default.toml --run-dir runs/default
+    torchrun --nproc_per_node=2 -m training.train --config ... --run-dir ...
+
+The run folder holds ``config.toml``, ``git.txt``, ``metrics.jsonl``, TensorBoard logs in
+``tb/``, and step-numbered checkpoints: ``step_0001000.safetensors`` (EMA weights, a
+self-describing backbone that ``voiceadapt.load`` reads) and ``step_0001000.train.pt``
+(raw weights, optimizer, EMA, step) written atomically, plus ``latest``. Running the
+same command again resumes from the newest readable checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from training.config import RunConfig, load_config
+from training.data import BatchSampler, Item, load_corpus_items
+from training.step import TrainStep
+from voiceadapt.audio import FeatureParams, log_mel
+from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
+from voiceadapt.models.checkpoint import save as save_backbone
+from voiceadapt.text import SymbolTable
+
+
+def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> BackboneConfig:
+    if cfg.model.size == "compact":
+        return BackboneConfig.compact(n_symbols, params.n_mels, params.hop_length,
+                                      cfg.model.speaker_channels)
+    if cfg.model.size != "default":
+        raise ValueError(f"model.size must be 'default' or 'compact', not {cfg.model.size!r}")
+    from voiceadapt.models.acoustic import AcousticConfig
+    from voiceadapt.models.encoder import EncoderConfig
+    from voiceadapt.models.wavenet import WaveNetConfig
+
+    s = cfg.model.speaker_channels
+    return BackboneConfig(
+        acoustic=AcousticConfig(n_symbols=n_symbols, n_mels=params.n_mels, d_model=128,
+                                n_heads=2, encoder_layers=3, decoder_layers=3, ff_channels=512,
+                                predictor_channels=128, speaker_channels=s),
+        wavenet=WaveNetConfig(cond_channels=params.n_mels, speaker_channels=s,
+                              hop_length=params.hop_length),
+        encoder=EncoderConfig(n_mels=params.n_mels, channels=128, layers=4, speaker_channels=s),
+    )
+
+
+def corpus_stats(items: list[Item], params: FeatureParams, limit: int = 200) -> NormStats:
+    """Per-channel log-mel mean/std and voiced log-F0 mean/std over (up to) ``limit`` items."""
+    chosen = items[:: max(1, len(items) // limit)][:limit]
+    mels = torch.cat([log_mel(torch.from_numpy(it.audio.astype(np.float32) / 32768), params)
+                      for it in chosen], dim=-1)
+    f0 = np.concatenate([it.f0[it.f0 > 0] for it in chosen])
+    logf0 = np.log(f0) if len(f0) else np.array([4.8, 5.1])
+    return NormStats(mel_mean=tuple(mels.mean(-1).tolist()),
+                     mel_std=tuple(mels.std(-1).clamp(min=1e-3).tolist()),
+                     logf0_mean=float(logf0.mean()), logf0_std=float(max(logf0.std(), 1e-3)))
+
+
+def _git_hash() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def find_resume_state(run: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """Newest readable training state; corrupt newer files are skipped (and reported)."""
+    skipped = []
+    for path in sorted(run.glob("step_*.train.pt"), reverse=True):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False), skipped
+        except Exception as exc:  # a file cut short by a kill: fall back to an older one
+            skipped.append(f"{path.name}: {type(exc).__name__}")
+    return None, skipped
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run: Path, items: list[Item], speakers: list[str],
+                 params: FeatureParams):
+        self.cfg, self.run, self.params = cfg, run, params
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        want_cuda = cfg.train.device in ("auto", "cuda") and torch.cuda.is_available()
+        if cfg.train.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("train.device is cuda but no GPU is visible")
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{local}" if want_cuda else "cpu")
+        if want_cuda:
+            torch.cuda.set_device(self.device)
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if want_cuda else "gloo")
+        torch.manual_seed(cfg.train.seed)
+        table = SymbolTable()
+        self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
+                              corpus_stats(items, params)).to(self.device)
+        self.step_module: torch.nn.Module = TrainStep(self.model)
+        if self.world > 1:
+            self.step_module = torch.nn.parallel.DistributedDataParallel(
+                self.step_module, device_ids=[self.device.index] if want_cuda else None)
+        t = cfg.train
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
+        self.ema = {k: v.detach().clone().float() for k, v in self.model.state_dict().items()}
+        self.sampler = BatchSampler(items, params, seed=t.seed * 1000 + self.rank)
+        self.step = 0
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                         if want_cuda and t.bf16 else nullcontext())
+
+    def _lr_factor(self, step: int) -> float:
+        t = self.cfg.train
+        warm = min(1.0, (step + 1) / max(1, t.warmup_steps))
+        progress = min(1.0, step / max(1, t.steps))
+        return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    # -- checkpoints -------------------------------------------------------------------
+    def resume(self) -> None:
+        state, skipped = find_resume_state(self.run)
+        for s in skipped:
+            self.log(f"skipping unreadable checkpoint {s}")
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.ema = state["ema"]
+        self.step = int(state["step"])
+        self.sampler.rng = np.random.default_rng(state["rng_seed"] + self.rank)
+        self.log(f"resumed from step {self.step}")
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        name = f"step_{self.step:07d}"
+        ema_state = {k: v.to(self.model.state_dict()[k].dtype) for k, v in self.ema.items()}
+        save_backbone(self.model, self.run / f"{name}.safetensors", state=ema_state,
+                      extra={"step": self.step, "weights": "ema", "git": _git_hash()})
+        _atomic_torch_save({
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(), "ema": self.ema, "step": self.step,
+            "rng_seed": int(self.sampler.rng.integers(2**31)),
+        }, self.run / f"{name}.train.pt")
+        _write_text(self.run / "latest", name + "\n")
+        keep = self.cfg.train.keep_checkpoints
+        for old in sorted(self.run.glob("step_*.train.pt"))[:-keep]:
+            old.unlink()
+            old.with_name(old.name.replace(".train.pt", ".safetensors")).unlink(missing_ok=True)
+
+    # -- training ----------------------------------------------------------------------
+    def log(self, message: str) -> None:
+        if self.rank == 0:
+            tqdm.write(message)
+
+    def train_step(self) -> dict[str, float]:
+        t = self.cfg.train
+        a = self.sampler.acoustic(t.batch_size)
+        w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
+        use_encoder = bool(self.sampler.rng.random() < t.encoder_prob)
+        bin_weight = 1.0 if self.step >= t.bin_loss_start else 0.0
+        self.step_module.train()
+        with self.autocast:
+            losses = self.step_module(a, w, use_encoder, bin_weight)
+        self.opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        with torch.no_grad():
+            for k, v in self.model.state_dict().items():
+                if v.dtype.is_floating_point:
+                    self.ema[k].mul_(t.ema_decay).add_(v.float(), alpha=1 - t.ema_decay)
+                else:
+                    self.ema[k].copy_(v)
+        self.step += 1
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def fit(self) -> None:
+        t = self.cfg.train
+        writer = None
+        if self.rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.run / "tb"))
+        bar = tqdm(total=t.steps, initial=self.step, desc="train", disable=self.rank != 0,
+                   dynamic_ncols=True)
+        started, samples = time.perf_counter(), 0
+        while self.step < t.steps:
+            losses = self.train_step()
+            samples += t.wavenet_batch_size * t.wavenet_segment * self.world
+            bar.update(1)
+            if self.step % t.log_every == 0 or self.step == t.steps:
+                rate = samples / (time.perf_counter() - started)
+                bar.set_postfix(loss=f"{losses['total']:.3f}", wn=f"{losses['wavenet']:.3f}")
+                if writer is not None:
+                    for k, v in losses.items():
+                        writer.add_scalar(f"loss/{k}", v, self.step)
+                    writer.add_scalar("wavenet_samples_per_s", rate, self.step)
+                    with open(self.run / "metrics.jsonl", "a") as f:
+                        f.write(json.dumps({"step": self.step, "time": time.time(),
+                                            "wavenet_samples_per_s": rate, **losses}) + "\n")
+            if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                self.save()
+        bar.close()
+        if writer is not None:
+            writer.close()
+
+
+def prepare_run(run: Path, config_path: str | None) -> RunConfig:
+    """Create the run folder (config, git hash) or check an existing one's config."""
+    run.mkdir(parents=True, exist_ok=True)
+    stored = run / "config.toml"
+    if config_path is None:
+        if not stored.exists():
+            raise FileNotFoundError(f"{run} has no config.toml; pass --config")
+        return load_config(stored)
+    cfg = load_config(config_path)
+    if stored.exists():
+        if load_config(stored) != cfg:
+            raise ValueError(f"{run} was started with another config ({stored}); use a new --run")
+    elif int(os.environ.get("RANK", "0")) == 0:
+        _write_text(stored, Path(config_path).read_text())
+        _write_text(run / "git.txt", _git_hash() + "\n")
+    return cfg
+
+
+def load_items(cfg: RunConfig, params: FeatureParams) -> tuple[list[Item], list[str]]:
+    if cfg.data.pack:
+        from training.pack import read_pack
+
+        return read_pack(cfg.data.pack, params)
+    return load_corpus_items(cfg.data.corpus, cfg.data.cache, params, "train", cfg.data.max_frames)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="TOML config (stored in the run folder on first use)")
+    parser.add_argument("--run-dir", required=True, help="run folder")
+    args = parser.parse_args(argv)
+    run = Path(args.run_dir)
+    cfg = prepare_run(run, args.config)
+    params = FeatureParams()
+    items, speakers = load_items(cfg, params)
+    trainer = Trainer(cfg, run, items, speakers, params)
+    trainer.log(f"{len(items)} utterances, {len(speakers)} speakers, "
+                f"{sum(p.numel() for p in trainer.model.parameters()) / 1e6:.2f} M parameters, "
+                f"{trainer.world} process(es) on {trainer.device}")
+    trainer.resume()
+    try:
+        trainer.fit()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
