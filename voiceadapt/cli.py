@@ -80,6 +80,29 @@ def _cmd_corpus_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_say(args: argparse.Namespace) -> int:
+    from voiceadapt.audio import write_audio
+    from voiceadapt.inference import embedding_from_references, load, synthesize
+
+    model = load(args.model)
+    if bool(args.speaker) == bool(args.ref):
+        raise ValueError("give --speaker NAME (see `voiceadapt speakers`) or --ref CLIP [CLIP ...]")
+    embedding = embedding_from_references(model, args.ref) if args.ref else None
+    wav, rate = synthesize(args.text, args.speaker, embedding=embedding, model=model,
+                           seed=args.seed, pace=args.pace, temperature=args.temperature)
+    write_audio(args.output, wav, rate)
+    print(f"wrote {args.output}: {len(wav) / rate:.2f} s at {rate} Hz")
+    return 0
+
+
+def _cmd_speakers(args: argparse.Namespace) -> int:
+    from voiceadapt.inference import load
+
+    for name in load(args.model).speakers:
+        print(name)
+    return 0
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -101,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audio-info", help="check reference clips the way the service will")
     p.add_argument("files", nargs="+")
     p.set_defaults(func=_cmd_audio_info)
+
+    p = sub.add_parser("say", help="speak text with a bundled speaker or reference clips")
+    p.add_argument("text")
+    p.add_argument("--speaker", help="a bundled speaker (see `voiceadapt speakers`)")
+    p.add_argument("--ref", nargs="+", help="reference clips of a new voice (SEA-ENC)")
+    p.add_argument("-o", "--output", default="out.wav")
+    p.add_argument("--model", help="checkpoint (default: the bundled model)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pace", type=float, default=1.0, help="> 1 speaks faster")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.set_defaults(func=_cmd_say)
+
+    p = sub.add_parser("speakers", help="list the model's bundled speakers")
+    p.add_argument("--model", help="checkpoint (default: the bundled model)")
+    p.set_defaults(func=_cmd_speakers)
 
     p = sub.add_parser("serve", help="run the HTTP service")
     p.add_argument("--host", default="127.0.0.1")
@@ -139,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args))
-    except (TextError, AudioError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (TextError, AudioError, ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         print(f"voiceadapt: error: {exc}", file=sys.stderr)
         return 2
 

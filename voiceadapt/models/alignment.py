@@ -9,6 +9,9 @@ user's transcribed reference clips at adaptation time.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -46,6 +49,7 @@ class Aligner(nn.Module):
         return logp
 
 
+@functools.lru_cache(maxsize=8192)
 def beta_binomial_prior(n_text: int, n_mel: int, scaling: float = 1.0) -> np.ndarray:
     """(n_mel, n_text) log prior favouring the diagonal (RAD-TTS)."""
     k = np.arange(n_text)
@@ -74,16 +78,17 @@ def batch_prior(text_lens: list[int], mel_lens: list[int], device: torch.device)
 
 def forward_sum_loss(logp: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor,
                      ) -> torch.Tensor:
-    """CTC over the token sequence 1..N with a blank: every monotonic path counts."""
-    padded = F.pad(logp, (1, 0), value=np.log(1e-1))  # column 0 is the blank
-    losses = []
-    for i in range(logp.shape[0]):
-        n, t = int(text_lens[i]), int(mel_lens[i])
-        lp = F.log_softmax(padded[i, :t, : n + 1], dim=-1).unsqueeze(1)  # (T, 1, N + 1)
-        target = torch.arange(1, n + 1, device=logp.device).unsqueeze(0)
-        losses.append(F.ctc_loss(lp, target, torch.tensor([t]), torch.tensor([n]),
-                                 zero_infinity=True))
-    return torch.stack(losses).mean()
+    """CTC over the token sequence 1..N with a blank: every monotonic path counts.
+
+    logp: (B, T, N) log attention. Batched: one ``ctc_loss`` call for the whole batch.
+    """
+    n_max = logp.shape[-1]
+    padded = F.pad(logp.float(), (1, 0), value=math.log(1e-1))  # column 0 is the blank
+    columns = torch.arange(n_max + 1, device=logp.device)[None, None, :]
+    invalid = columns > text_lens[:, None, None]
+    lp = F.log_softmax(padded.masked_fill(invalid, -1e4), dim=-1)
+    targets = torch.arange(1, n_max + 1, device=logp.device)[None, :].expand(logp.shape[0], -1)
+    return F.ctc_loss(lp.transpose(0, 1), targets, mel_lens, text_lens, zero_infinity=True)
 
 
 def monotonic_alignment_search(logp: np.ndarray, n_text: int, n_mel: int) -> np.ndarray:
@@ -108,15 +113,37 @@ def monotonic_alignment_search(logp: np.ndarray, n_text: int, n_mel: int) -> np.
     return path
 
 
+@torch.no_grad()
 def hard_alignment(logp: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor,
                    ) -> torch.Tensor:
-    """Batched MAS: (B, T, N) log attention -> (B, T, N) hard attention (no gradient)."""
-    arr = logp.detach().float().cpu().numpy()
-    out = np.zeros_like(arr)
-    for i in range(arr.shape[0]):
-        n, t = int(text_lens[i]), int(mel_lens[i])
-        out[i, :t, :n] = monotonic_alignment_search(arr[i], n, t)
-    return torch.from_numpy(out).to(logp.device)
+    """Batched MAS on the tensor's own device: (B, T, N) log attention -> (B, T, N) 0/1.
+
+    Same path as :func:`monotonic_alignment_search`, vectorized over the batch.
+    """
+    lp = logp.detach().float()
+    b, t_max, n_max = lp.shape
+    neg = -1e30
+    tokens = torch.arange(n_max, device=lp.device)[None, :]
+    lp = lp.masked_fill(tokens[:, None, :] >= text_lens[:, None, None], neg)
+    q = torch.full_like(lp, neg)
+    q[:, 0, 0] = lp[:, 0, 0]
+    for t in range(1, t_max):
+        prev = q[:, t - 1]
+        moved = F.pad(prev[:, :-1], (1, 0), value=neg)
+        q[:, t] = torch.maximum(prev, moved) + lp[:, t]
+    path = torch.zeros_like(lp)
+    rows = torch.arange(b, device=lp.device)
+    idx = (text_lens - 1).clone()
+    for t in range(t_max - 1, -1, -1):
+        active = t < mel_lens
+        path[rows[active], t, idx[active]] = 1.0
+        if t == 0:
+            break
+        stay = q[rows, t - 1, idx]
+        move = q[rows, t - 1, (idx - 1).clamp(min=0)]
+        go = active & (idx > 0) & ((idx == t) | (move >= stay))
+        idx = idx - go.long()
+    return path
 
 
 def binarization_loss(hard: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:

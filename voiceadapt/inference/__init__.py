@@ -1,0 +1,11 @@
+"""Inference: load a backbone, pick a voice, synthesize text."""
+
+from voiceadapt.inference.synthesize import (
+    DEFAULT_MODEL,
+    default_model_path,
+    embedding_from_references,
+    load,
+    synthesize,
+)
+
+__all__ = ["DEFAULT_MODEL", "default_model_path", "embedding_from_references", "load", "synthesize"]

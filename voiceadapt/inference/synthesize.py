@@ -1,0 +1,105 @@
+"""Text in, waveform out: sentence by sentence, through the acoustic model and the WaveNet."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from voiceadapt.audio import AudioLimits, load_audio, log_mel, mu_law_decode
+from voiceadapt.audio.io import AudioSource
+from voiceadapt.models.backbone import Backbone
+from voiceadapt.models.checkpoint import load as load_checkpoint
+from voiceadapt.models.wavenet import generate
+from voiceadapt.text import process
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEFAULT_MODEL = "default.safetensors"
+SENTENCE_PAUSE_S = 0.25
+
+
+def default_model_path() -> Path:
+    return Path(os.environ.get("VOICEADAPT_MODEL", ASSETS / DEFAULT_MODEL))
+
+
+def load(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> Backbone:
+    """Load a backbone checkpoint; the bundled default model is checked against its sha256."""
+    if path is None:
+        path = default_model_path()
+        if not Path(path).exists():
+            raise FileNotFoundError(f"no model at {path}: train one (training/train.py) or set "
+                                    "VOICEADAPT_MODEL to a checkpoint")
+    checksum_file = Path(path).with_suffix(".sha256")
+    expected = checksum_file.read_text().split()[0] if checksum_file.exists() else None
+    return load_checkpoint(path, expected_sha256=expected, device=device)
+
+
+@torch.no_grad()
+def embedding_from_references(model: Backbone, references: Sequence[AudioSource],
+                              limits: AudioLimits | None = None) -> torch.Tensor:
+    """SEA-ENC: reference clips of one speaker -> speaker embedding g (S,). One forward pass."""
+    if not references:
+        raise ValueError("give at least one reference clip")
+    mels = []
+    for ref in references:
+        audio = load_audio(ref, limits)
+        mels.append(model.stats.normalize_mel(log_mel(audio.samples, model.features)))
+    lengths = torch.tensor([m.shape[-1] for m in mels])
+    batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))
+    for i, m in enumerate(mels):
+        batch[i, :, : m.shape[-1]] = m
+    mask = torch.arange(batch.shape[-1])[None, :] < lengths[:, None]
+    device = model.speaker_table.weight.device
+    g = model.encoder(batch.to(device), mask.to(device), group=torch.zeros(len(mels), dtype=torch.long,
+                                                                          device=device))
+    return g[0]
+
+
+def _resolve_voice(model: Backbone, speaker: str | None, embedding: torch.Tensor | None,
+                   ) -> torch.Tensor:
+    if (speaker is None) == (embedding is None):
+        raise ValueError("give exactly one of speaker= (a bundled speaker) or a speaker embedding")
+    if speaker is not None:
+        return model.speaker_embedding(speaker)
+    assert embedding is not None
+    if embedding.shape != (model.cfg.speaker_channels,):
+        raise ValueError(f"speaker embedding must have shape ({model.cfg.speaker_channels},)")
+    return embedding.to(model.speaker_table.weight.device)
+
+
+@torch.no_grad()
+def synthesize_sentences(text: str, model: Backbone, g: torch.Tensor, seed: int = 0,
+                         pace: float = 1.0, temperature: float = 1.0) -> Iterator[np.ndarray]:
+    """Yield each sentence's waveform (float32, model rate) in reading order."""
+    if not 0.25 <= pace <= 4.0:
+        raise ValueError("pace must be between 0.25 and 4")
+    device = model.speaker_table.weight.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    gb = g[None]
+    for sentence in process(text, model.symbols):
+        ids = torch.tensor([sentence.ids], device=device)
+        mel, _ = model.acoustic.infer(ids, gb, pace=pace)
+        classes, _ = generate(model.wavenet, mel, gb, temperature=temperature, generator=generator)
+        yield mu_law_decode(classes[0], model.cfg.wavenet.n_classes).cpu().numpy().astype(np.float32)
+
+
+def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor | None = None,
+               model: Backbone | None = None, seed: int = 0, pace: float = 1.0,
+               temperature: float = 1.0) -> tuple[np.ndarray, int]:
+    """Speak ``text`` with a bundled ``speaker`` or a speaker ``embedding``.
+
+    Long text is split into sentences joined by short pauses. The same seed gives the
+    same samples. Returns (float32 waveform, sample rate).
+    """
+    model = model or load()
+    g = _resolve_voice(model, speaker, embedding)
+    pause = np.zeros(int(SENTENCE_PAUSE_S * model.features.sample_rate), dtype=np.float32)
+    pieces: list[np.ndarray] = []
+    for wav in synthesize_sentences(text, model, g, seed=seed, pace=pace, temperature=temperature):
+        if pieces:
+            pieces.append(pause)
+        pieces.append(wav)
+    return np.concatenate(pieces), model.features.sample_rate
