@@ -29,6 +29,8 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 20_000
+    max_minutes: float = 0.0  # > 0: stop (and save) after this much wall time; the LR schedule
+    # then follows whichever of steps or time is further along
     batch_size: int = 16
     wavenet_batch_size: int = 16
     wavenet_segment: int = 8000  # samples per WaveNet training segment

@@ -24,6 +24,7 @@ class Item:
     ids: np.ndarray  # (N,) int64 symbol ids with BOS/EOS
     audio: np.ndarray  # (L,) int16 at the feature sample rate
     f0: np.ndarray  # (T,) float32 Hz, 0 where unvoiced; T = num_frames(L)
+    utt_id: str = ""
 
 
 def load_corpus_items(corpus_dir: str | Path, cache_dir: str | Path, params: FeatureParams,
@@ -51,7 +52,7 @@ def load_corpus_items(corpus_dir: str | Path, cache_dir: str | Path, params: Fea
             continue
         f0 = cache.get(path)["f0"].astype(np.float32)
         items.append(Item(index[u.speaker], np.asarray(table.encode(u.phonemes), np.int64),
-                          audio, f0))
+                          audio, f0, u.id))
     return items, speakers
 
 

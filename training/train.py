@@ -131,6 +131,8 @@ class Trainer:
             self.step_module = torch.nn.parallel.DistributedDataParallel(
                 self.step_module, device_ids=[self.device.index] if want_cuda else None)
         t = cfg.train
+        self.started = time.perf_counter()
+        self.time_progress = 0.0
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.ema = {k: v.detach().clone().float() for k, v in self.model.state_dict().items()}
@@ -139,10 +141,23 @@ class Trainer:
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                          if want_cuda and t.bf16 else nullcontext())
 
+    def _progress(self, step: int) -> float:
+        return min(1.0, max(step / max(1, self.cfg.train.steps), self.time_progress))
+
+    def _update_time_progress(self) -> None:
+        """Share of the time budget used, the same on every rank (the slowest rank's view)."""
+        t = self.cfg.train
+        if t.max_minutes <= 0:
+            return
+        used = torch.tensor([(time.perf_counter() - self.started) / (60 * t.max_minutes)])
+        if self.world > 1:
+            dist.all_reduce(used, op=dist.ReduceOp.MAX)
+        self.time_progress = float(used)
+
     def _lr_factor(self, step: int) -> float:
         t = self.cfg.train
         warm = min(1.0, (step + 1) / max(1, t.warmup_steps))
-        progress = min(1.0, step / max(1, t.steps))
+        progress = self._progress(step)
         return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     # -- checkpoints -------------------------------------------------------------------
@@ -216,7 +231,13 @@ class Trainer:
         bar = tqdm(total=t.steps, initial=self.step, desc="train", disable=self.rank != 0,
                    dynamic_ncols=True)
         started, samples = time.perf_counter(), 0
+        self.started = started
         while self.step < t.steps:
+            self._update_time_progress()
+            if self.time_progress >= 1.0:
+                self.log(f"time budget of {t.max_minutes} min reached at step {self.step}")
+                self.save()
+                break
             losses = self.train_step()
             samples += t.wavenet_batch_size * t.wavenet_segment * self.world
             bar.update(1)

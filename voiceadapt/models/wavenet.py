@@ -163,12 +163,12 @@ def step(net: WaveNet, state: IncrementalState, prev: torch.Tensor, c_t: torch.T
 @torch.no_grad()
 def generate(net: WaveNet, frames: torch.Tensor, g: torch.Tensor | None = None,
              temperature: float = 1.0, generator: torch.Generator | None = None,
-             teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Sample audio classes one at a time with cached state.
 
-    frames: (B, C, N). Returns (classes (B, N * hop), logits (B, n_classes, N * hop)).
-    With ``teacher`` (B, T) classes, the given samples are fed back instead of the
-    sampled ones: the logits then equal the parallel forward's.
+    frames: (B, C, N). Returns (classes (B, N * hop), None). With ``teacher`` (B, T)
+    classes, the given samples are fed back instead of the sampled ones and the logits
+    (B, n_classes, T) are returned too: they equal the parallel forward's.
     """
     batch = frames.shape[0]
     length = frames.shape[-1] * net.cfg.hop_length if teacher is None else teacher.shape[1]
@@ -177,10 +177,12 @@ def generate(net: WaveNet, frames: torch.Tensor, g: torch.Tensor | None = None,
     state = IncrementalState(net, batch, frames.device, frames.dtype)
     prev = torch.full((batch,), net.cfg.n_classes // 2, dtype=torch.long, device=frames.device)
     out = torch.empty(batch, length, dtype=torch.long, device=frames.device)
-    all_logits = torch.empty(batch, net.cfg.n_classes, length, device=frames.device)
+    all_logits = (torch.empty(batch, net.cfg.n_classes, length, device=frames.device)
+                  if teacher is not None else None)
     for t in range(length):
         logits = step(net, state, prev, c[..., t], biases)
-        all_logits[..., t] = logits
+        if all_logits is not None:
+            all_logits[..., t] = logits
         if teacher is not None:
             sample = teacher[:, t]
         else:

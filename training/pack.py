@@ -1,0 +1,128 @@
+"""Pack a corpus split into one compact file a lent GPU machine can train from.
+
+The GPU machine has no speech packages and receives at most 64 MiB, so the audio
+travels Opus-coded (about 45 kbit/s, one Ogg stream per utterance) with phoneme ids
+and F0 from the feature cache, in a plain ``.npz`` (no pickle). Log-mels are
+computed there from the decoded audio, so training sees features consistent with
+its audio.
+
+    python -m training.pack --corpus data/corpus --cache data/cache --out gpu/
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from training.data import Item
+from voiceadapt.audio import FeatureParams
+
+OPUS_LEVEL = 0.85  # libsndfile's compression level for Opus: about 45 kbit/s on this corpus
+
+
+def write_pack(items: list[Item], speakers: list[str], out: str | Path,
+               params: FeatureParams) -> Path:
+    """Write ``items`` (speaker indexes into ``speakers``) Opus-coded into one ``.npz``."""
+    import soundfile as sf
+
+    blobs = []
+    for it in items:
+        buf = io.BytesIO()
+        sf.write(buf, it.audio.astype(np.float32) / 32768, params.sample_rate, format="OGG",
+                 subtype="OPUS", compression_level=OPUS_LEVEL)
+        blobs.append(np.frombuffer(buf.getvalue(), dtype=np.uint8))
+
+    def offsets(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.cumsum([0] + [len(a) for a in arrays]).astype(np.int64)
+
+    meta = {"speakers": speakers, "params": params.to_dict(),
+            "lengths": [len(it.audio) for it in items], "utt_ids": [it.utt_id for it in items]}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz.part")
+    with os.fdopen(fd, "wb") as f:
+        np.savez(
+            f,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            speaker=np.array([it.speaker for it in items], dtype=np.int32),
+            audio=np.concatenate(blobs), audio_offsets=offsets(blobs),
+            ids=np.concatenate([it.ids for it in items]).astype(np.int16),
+            ids_offsets=offsets([it.ids for it in items]),
+            f0=np.concatenate([it.f0 for it in items]).astype(np.float16),
+            f0_offsets=offsets([it.f0 for it in items]),
+        )
+    os.replace(tmp, out)
+    return out
+
+
+def held_out_split(corpus_dir: str | Path, items: list[Item], count: int,
+                   max_samples: int = 48_000) -> tuple[list[Item], list[Item]]:
+    """Move ``count`` utterances of training speakers whose sentence no other training
+    utterance has (one per speaker, at most ``max_samples`` long) out of training."""
+    from training.corpus.manifest import read_corpus
+
+    utts = {u.id: u for u in read_corpus(corpus_dir).utterances}
+    uses: dict[str, int] = {}
+    for it in items:
+        text = utts[it.utt_id].normalized
+        uses[text] = uses.get(text, 0) + 1
+    held, seen = [], set()
+    for it in items:
+        if (len(held) < count and it.speaker not in seen and len(it.audio) <= max_samples
+                and uses[utts[it.utt_id].normalized] == 1):
+            held.append(it)
+            seen.add(it.speaker)
+    held_ids = {it.utt_id for it in held}
+    return [it for it in items if it.utt_id not in held_ids], held
+
+
+def read_pack(path: str | Path, params: FeatureParams) -> tuple[list[Item], list[str]]:
+    import soundfile as sf
+
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(data["meta"].tobytes())
+        stored = FeatureParams.from_dict(meta["params"])
+        params.check_compatible(stored)
+        a, ao = data["audio"], data["audio_offsets"]
+        ids, io_ = data["ids"], data["ids_offsets"]
+        f0, fo = data["f0"], data["f0_offsets"]
+        items = []
+        for i, spk in enumerate(data["speaker"]):
+            samples, rate = sf.read(io.BytesIO(a[ao[i] : ao[i + 1]].tobytes()), dtype="int16")
+            if rate != params.sample_rate:
+                raise ValueError(f"packed audio is {rate} Hz, expected {params.sample_rate}")
+            length = meta["lengths"][i]
+            samples = np.pad(samples, (0, max(0, length - len(samples))))[:length]
+            items.append(Item(int(spk), ids[io_[i] : io_[i + 1]].astype(np.int64), samples,
+                              f0[fo[i] : fo[i + 1]].astype(np.float32), meta["utt_ids"][i]))
+    return items, list(meta["speakers"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="pack a corpus's training split for a GPU machine")
+    parser.add_argument("--corpus", default="data/corpus")
+    parser.add_argument("--cache", default="data/cache")
+    parser.add_argument("--out", required=True, help="folder for train.npz and heldout.npz")
+    parser.add_argument("--held-out", type=int, default=16,
+                        help="utterances of training speakers kept out of training, for evaluation")
+    args = parser.parse_args(argv)
+    from training.data import load_corpus_items
+
+    params = FeatureParams()
+    items, speakers = load_corpus_items(args.corpus, args.cache, params, "train")
+    train, held = held_out_split(args.corpus, items, args.held_out)
+    for name, subset in (("train", train), ("heldout", held)):
+        path = write_pack(subset, speakers, Path(args.out) / f"{name}.npz", params)
+        print(f"wrote {path}: {len(subset)} utterances, {path.stat().st_size / 2**20:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
