@@ -22,7 +22,6 @@ import torch
 from training.data import Item
 from training.pack import read_pack
 from voiceadapt.audio import log_mel, mu_law_decode
-from voiceadapt.models.acoustic import sequence_mask
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load
 from voiceadapt.models.wavenet import generate
