@@ -170,7 +170,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
-        self.ema = state["ema"]
+        self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
         self.step = int(state["step"])
         self.sampler.rng = np.random.default_rng(state["rng_seed"] + self.rank)
         self.log(f"resumed from step {self.step}")
