@@ -139,3 +139,25 @@ def test_mismatched_or_damaged_checkpoints_are_refused(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable"):
         load(tmp_path / "junk.safetensors")
+
+
+def test_batched_mas_and_ctc_match_the_per_item_reference():
+    torch.manual_seed(0)
+    text_lens, mel_lens = torch.tensor([12, 7, 9]), torch.tensor([40, 25, 9])
+    logp = torch.log_softmax(torch.randn(3, 40, 12) * 3, -1)
+    hard = alignment.hard_alignment(logp, text_lens, mel_lens)
+    for i in range(3):
+        n, t = int(text_lens[i]), int(mel_lens[i])
+        ref = alignment.monotonic_alignment_search(logp[i].numpy(), n, t)
+        assert np.array_equal(hard[i, :t, :n].numpy(), ref)
+        assert hard[i].sum() == t and hard[i, t:].sum() == 0
+    per_item = []
+    for i in range(3):
+        n, t = int(text_lens[i]), int(mel_lens[i])
+        lp = torch.nn.functional.log_softmax(
+            torch.nn.functional.pad(logp[i, :t, :n], (1, 0), value=np.log(0.1)), -1)
+        per_item.append(torch.nn.functional.ctc_loss(
+            lp[:, None], torch.arange(1, n + 1)[None], torch.tensor([t]), torch.tensor([n]),
+            zero_infinity=True))
+    batched = alignment.forward_sum_loss(logp, text_lens, mel_lens)
+    assert torch.allclose(batched, torch.stack(per_item).mean(), atol=1e-5)

@@ -136,7 +136,7 @@ def hard_alignment(logp: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.
     idx = (text_lens - 1).clone()
     for t in range(t_max - 1, -1, -1):
         active = t < mel_lens
-        path[rows[active], t, idx[active]] = 1.0
+        path[rows, t, idx] = active.to(path.dtype)  # no boolean indexing: no host sync per frame
         if t == 0:
             break
         stay = q[rows, t - 1, idx]
