@@ -103,6 +103,12 @@ def _cmd_speakers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from training.train import main as train_main
+
+    return train_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -139,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("speakers", help="list the model's bundled speakers")
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.set_defaults(func=_cmd_speakers)
+
+    p = sub.add_parser("train", help="train the backbone (one process; see training/train.py "
+                                     "for torchrun)")
+    p.add_argument("--config", help="TOML config, e.g. configs/default.toml (stored in the run)")
+    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("serve", help="run the HTTP service")
     p.add_argument("--host", default="127.0.0.1")

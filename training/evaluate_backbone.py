@@ -1,0 +1,96 @@
+"""Score held-out audio with the evaluation judges (the ``eval`` extra; never the product).
+
+For each held-out utterance of a training speaker: pocketsphinx word error rate and
+DNSMOS of the ground-truth recording, of copy-synthesis (WaveNet on the true
+log-mel) and of full text-to-speech, from ``training/generate_eval.py``'s output.
+
+    python -m training.evaluate_backbone --audio eval_audio.npz --items gpu/heldout.npz \\
+        --corpus data/corpus --out docs/backbone_eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from training.corpus.manifest import read_corpus
+from training.pack import read_pack
+from voiceadapt.audio import SAMPLE_RATE, FeatureParams
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
+
+
+class Judges:
+    """pocketsphinx (+ jiwer) and DNSMOS, loaded once."""
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder
+        from speechmos import dnsmos
+
+        self._decoder = Decoder(samprate=SAMPLE_RATE)
+        self._dnsmos = dnsmos
+
+    def transcribe(self, wav: np.ndarray) -> str:
+        pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16).tobytes()
+        self._decoder.start_utt()
+        self._decoder.process_raw(pcm, full_utt=True)
+        self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        return hyp.hypstr if hyp else ""
+
+    def dnsmos(self, wav: np.ndarray) -> float:
+        peak = float(np.abs(wav).max()) or 1.0
+        return float(self._dnsmos.run(wav / peak * 0.9, SAMPLE_RATE)["ovrl_mos"])
+
+
+def score(judges: Judges, refs: list[str], wavs: list[np.ndarray]) -> dict[str, float]:
+    import jiwer
+
+    hyps = [_words(judges.transcribe(w)) for w in wavs]
+    return {
+        "wer": float(jiwer.wer([_words(r) for r in refs], hyps)),
+        "dnsmos_ovrl": float(np.mean([judges.dnsmos(w) for w in wavs])),
+        "examples": [{"ref": _words(r), "hyp": h} for r, h in zip(refs[:3], hyps[:3], strict=False)],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--audio", required=True)
+    parser.add_argument("--items", required=True)
+    parser.add_argument("--corpus", default="data/corpus")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    data = np.load(args.audio)
+    utt_ids = [str(u) for u in data["utt_ids"]]
+    items = {it.utt_id: it for it in read_pack(args.items, FeatureParams())[0]}
+    texts = {u.id: u.normalized for u in read_corpus(args.corpus).utterances}
+
+    def ragged(name: str) -> list[np.ndarray]:
+        off = data[f"{name}_offsets"]
+        return [data[name][off[i] : off[i + 1]] for i in range(len(off) - 1)]
+
+    refs = [texts[u] for u in utt_ids]
+    judges = Judges()
+    result = {
+        "utterances": len(utt_ids),
+        "ground_truth": score(judges, refs, [items[u].audio / 32768.0 for u in utt_ids]),
+        "copy_synthesis": score(judges, refs, ragged("copy")),
+        "tts": score(judges, refs, ragged("tts")),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    for name in ("ground_truth", "copy_synthesis", "tts"):
+        print(f"{name:15s} WER {result[name]['wer']:.3f}  DNSMOS OVRL {result[name]['dnsmos_ovrl']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
