@@ -32,6 +32,7 @@ steps = {steps}
 batch_size = 4
 wavenet_batch_size = 4
 wavenet_segment = 2000
+wavenet_extra_steps = 1
 lr = 0.003
 warmup_steps = 5
 checkpoint_every = 10
@@ -72,8 +73,8 @@ def test_ddp_train_killed_and_resumed(tiny_corpus, tmp_path):
     corpus, _, root = tiny_corpus
     config = _config(tmp_path, corpus, root, steps=40)
     run = tmp_path / "run"
-    cmd = [str(TORCHRUN), "--nproc_per_node=2", "-m", "training.train", "--config", str(config),
-           "--run-dir", str(run)]
+    cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "training.train",
+           "--config", str(config), "--run-dir", str(run)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True, cwd=Path(__file__).parents[1])
@@ -101,3 +102,28 @@ def test_ddp_train_killed_and_resumed(tiny_corpus, tmp_path):
     assert (run / "git.txt").exists() and list((run / "tb").iterdir())
     model = load(run / "step_0000040.safetensors")
     assert model.extra["step"] == 40 and len(model.speakers) == 2
+
+
+def test_pack_round_trip_and_held_out_split(tiny_corpus, tmp_path):
+    import numpy as np
+
+    from training.data import load_corpus_items
+    from training.pack import held_out_split, read_pack, write_pack
+    from voiceadapt.audio import FeatureParams
+
+    corpus, _, root = tiny_corpus
+    params = FeatureParams()
+    items, speakers = load_corpus_items(corpus.root, root / "cache", params, "train")
+    train, held = held_out_split(corpus.root, items, 2, max_samples=10**9)
+    assert len(held) == 2 and len({it.speaker for it in held}) == 2
+    texts = {u.id: u.normalized for u in corpus.utterances}
+    train_texts = {texts[it.utt_id] for it in train}
+    assert not {texts[it.utt_id] for it in held} & train_texts
+    path = write_pack(train, speakers, tmp_path / "train.npz", params)
+    back, back_speakers = read_pack(path, params)
+    assert back_speakers == speakers and [b.utt_id for b in back] == [t.utt_id for t in train]
+    for a, b in zip(train, back, strict=True):
+        assert np.array_equal(a.ids, b.ids) and len(a.audio) == len(b.audio)
+        assert np.allclose(a.f0, b.f0, rtol=1e-2, atol=0.5)
+        x, y = a.audio / 32768.0, b.audio / 32768.0  # Opus-coded: close, not equal
+        assert np.corrcoef(x, y)[0, 1] > 0.9

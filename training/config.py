@@ -34,6 +34,8 @@ class TrainConfig:
     batch_size: int = 16
     wavenet_batch_size: int = 16
     wavenet_segment: int = 8000  # samples per WaveNet training segment
+    wavenet_extra_steps: int = 0  # WaveNet-only updates after each joint step (the WaveNet
+    # needs many more updates than the acoustic model, and its steps are cheap)
     lr: float = 1e-3
     weight_decay: float = 1e-6
     grad_clip: float = 1.0

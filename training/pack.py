@@ -64,21 +64,34 @@ def write_pack(items: list[Item], speakers: list[str], out: str | Path,
 
 def held_out_split(corpus_dir: str | Path, items: list[Item], count: int,
                    max_samples: int = 48_000) -> tuple[list[Item], list[Item]]:
-    """Move ``count`` utterances of training speakers whose sentence no other training
-    utterance has (one per speaker, at most ``max_samples`` long) out of training."""
+    """Move ``count`` utterances of training speakers out of training, for evaluation.
+
+    Each has a sentence no other training utterance has, is at most ``max_samples`` long,
+    and comes from its own speaker; picks go round the base voices so that every
+    synthesizer is represented.
+    """
     from training.corpus.manifest import read_corpus
 
-    utts = {u.id: u for u in read_corpus(corpus_dir).utterances}
+    corpus = read_corpus(corpus_dir)
+    utts = {u.id: u for u in corpus.utterances}
     uses: dict[str, int] = {}
     for it in items:
         text = utts[it.utt_id].normalized
         uses[text] = uses.get(text, 0) + 1
-    held, seen = [], set()
+    by_voice: dict[str, list[Item]] = {}
     for it in items:
-        if (len(held) < count and it.speaker not in seen and len(it.audio) <= max_samples
-                and uses[utts[it.utt_id].normalized] == 1):
-            held.append(it)
-            seen.add(it.speaker)
+        u = utts[it.utt_id]
+        if len(it.audio) <= max_samples and uses[u.normalized] == 1:
+            by_voice.setdefault(corpus.speakers[u.speaker].source, []).append(it)
+    held: list[Item] = []
+    seen: set[int] = set()
+    while len(held) < count and any(by_voice.values()):
+        for queue in by_voice.values():
+            while queue and queue[0].speaker in seen:
+                queue.pop(0)
+            if queue and len(held) < count:
+                held.append(queue.pop(0))
+                seen.add(held[-1].speaker)
     held_ids = {it.utt_id for it in held}
     return [it for it in items if it.utt_id not in held_ids], held
 

@@ -24,8 +24,24 @@ class TrainStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, a: AcousticBatch, w: WaveNetBatch, use_encoder: bool, bin_weight: float,
-                ) -> dict[str, torch.Tensor]:
+    def wavenet_loss(self, w: WaveNetBatch) -> torch.Tensor:
+        """Cross-entropy of the WaveNet on segments, conditioned on table embeddings."""
+        m = self.model
+        device = m.speaker_table.weight.device
+        with torch.no_grad():
+            w_mels = m.stats.normalize_mel(segment_mels(w.frame_audio.to(device), m.features,
+                                                        w.audio.shape[1]))
+            w_target = mu_law_encode(w.audio.to(device), m.cfg.wavenet.n_classes)
+        # the WaveNet learns on table embeddings; the encoder is trained to land on them
+        logits = m.wavenet(w_target, w_mels, m.speaker_table(w.speakers.to(device)))
+        return F.cross_entropy(logits.float(), w_target)
+
+    def forward(self, a: AcousticBatch | None, w: WaveNetBatch, use_encoder: bool,
+                bin_weight: float) -> dict[str, torch.Tensor]:
+        """All losses; with ``a`` None, a WaveNet-only step (cheap: no alignment search)."""
+        if a is None:
+            loss = self.wavenet_loss(w)
+            return {"wavenet": loss, "total": loss}
         m = self.model
         params, stats = m.features, m.stats
         device = m.speaker_table.weight.device
@@ -38,9 +54,6 @@ class TrainStep(nn.Module):
             if pitch.shape[-1] < mels.shape[-1]:
                 pitch = F.pad(pitch, (0, mels.shape[-1] - pitch.shape[-1]))
             pitch = pitch * sequence_mask(mel_lens, mels.shape[-1])
-            w_mels = stats.normalize_mel(segment_mels(w.frame_audio.to(device), params,
-                                                      w.audio.shape[1]))
-            w_target = mu_law_encode(w.audio.to(device), m.cfg.wavenet.n_classes)
             prior = alignment.batch_prior(a.text_lens.tolist(), mel_lens.tolist(), device)
 
         spk = a.speakers.to(device)
@@ -50,9 +63,7 @@ class TrainStep(nn.Module):
         losses = m.acoustic(a.ids.to(device), a.text_lens.to(device), mels, mel_lens, pitch, g,
                             prior=prior, bin_weight=bin_weight)
 
-        # the WaveNet learns on table embeddings; the encoder is trained to land on them
-        logits = m.wavenet(w_target, w_mels, m.speaker_table(w.speakers.to(device)))
-        losses["wavenet"] = F.cross_entropy(logits.float(), w_target)
+        losses["wavenet"] = self.wavenet_loss(w)
 
         losses["enc_mse"] = F.mse_loss(g_enc, g_table.detach())
         sim = F.normalize(g_enc, dim=-1) @ F.normalize(m.speaker_table.weight, dim=-1).T

@@ -1,7 +1,7 @@
 """Train the backbone: one process, or several under ``torchrun`` (DDP; gloo on CPU, NCCL on GPU).
 
     python -m training.train --config configs/default.toml --run-dir runs/default
-    torchrun --nproc_per_node=2 -m training.train --config ... --run-dir ...
+    torchrun --standalone --nproc_per_node=2 -m training.train --config ... --run-dir ...
 
 The run folder holds ``config.toml``, ``git.txt``, ``metrics.jsonl``, TensorBoard logs in
 ``tb/``, and step-numbered checkpoints: ``step_0001000.safetensors`` (EMA weights, a
@@ -30,7 +30,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from training.config import RunConfig, load_config
-from training.data import BatchSampler, Item, load_corpus_items
+from training.data import AcousticBatch, BatchSampler, Item, WaveNetBatch, load_corpus_items
 from training.step import TrainStep
 from voiceadapt.audio import FeatureParams, log_mel
 from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
@@ -129,7 +129,8 @@ class Trainer:
         self.step_module: torch.nn.Module = TrainStep(self.model)
         if self.world > 1:
             self.step_module = torch.nn.parallel.DistributedDataParallel(
-                self.step_module, device_ids=[self.device.index] if want_cuda else None)
+                self.step_module, device_ids=[self.device.index] if want_cuda else None,
+                find_unused_parameters=cfg.train.wavenet_extra_steps > 0)
         t = cfg.train
         self.started = time.perf_counter()
         self.time_progress = 0.0
@@ -198,12 +199,9 @@ class Trainer:
         if self.rank == 0:
             tqdm.write(message)
 
-    def train_step(self) -> dict[str, float]:
+    def _update(self, a: AcousticBatch | None, w: WaveNetBatch, use_encoder: bool,
+                bin_weight: float) -> dict[str, torch.Tensor]:
         t = self.cfg.train
-        a = self.sampler.acoustic(t.batch_size)
-        w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
-        use_encoder = bool(self.sampler.rng.random() < t.encoder_prob)
-        bin_weight = 1.0 if self.step >= t.bin_loss_start else 0.0
         self.step_module.train()
         with self.autocast:
             losses = self.step_module(a, w, use_encoder, bin_weight)
@@ -211,13 +209,26 @@ class Trainer:
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
         self.opt.step()
-        self.sched.step()
         with torch.no_grad():
             for k, v in self.model.state_dict().items():
                 if v.dtype.is_floating_point:
                     self.ema[k].mul_(t.ema_decay).add_(v.float(), alpha=1 - t.ema_decay)
                 else:
                     self.ema[k].copy_(v)
+        return losses
+
+    def train_step(self) -> dict[str, float]:
+        """One joint update, then ``wavenet_extra_steps`` WaveNet-only updates."""
+        t = self.cfg.train
+        a = self.sampler.acoustic(t.batch_size)
+        w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
+        use_encoder = bool(self.sampler.rng.random() < t.encoder_prob)
+        bin_weight = 1.0 if self.step >= t.bin_loss_start else 0.0
+        losses = self._update(a, w, use_encoder, bin_weight)
+        for _ in range(t.wavenet_extra_steps):
+            w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
+            losses["wavenet"] = self._update(None, w, False, 0.0)["wavenet"]
+        self.sched.step()
         self.step += 1
         return {k: float(v.detach()) for k, v in losses.items()}
 
@@ -239,7 +250,8 @@ class Trainer:
                 self.save()
                 break
             losses = self.train_step()
-            samples += t.wavenet_batch_size * t.wavenet_segment * self.world
+            samples += (t.wavenet_batch_size * t.wavenet_segment * self.world
+                        * (1 + t.wavenet_extra_steps))
             bar.update(1)
             if self.step % t.log_every == 0 or self.step == t.steps:
                 rate = samples / (time.perf_counter() - started)
