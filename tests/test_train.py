@@ -127,3 +127,31 @@ def test_pack_round_trip_and_held_out_split(tiny_corpus, tmp_path):
         assert np.allclose(a.f0, b.f0, rtol=1e-2, atol=0.5)
         x, y = a.audio / 32768.0, b.audio / 32768.0  # Opus-coded: close, not equal
         assert np.corrcoef(x, y)[0, 1] > 0.9
+
+
+def test_init_from_a_checkpoint_starts_from_its_weights(tiny_corpus, tmp_path):
+    import torch
+
+    from training.data import load_corpus_items
+    from training.train import Trainer
+    from voiceadapt.audio import FeatureParams
+    from voiceadapt.models.checkpoint import save
+
+    corpus, _, root = tiny_corpus
+    params = FeatureParams()
+    items, speakers = load_corpus_items(corpus.root, root / "cache", params, "train")
+    model = {"size": "compact", "speaker_channels": 16}
+    first = Trainer(from_dict({"model": model}), tmp_path / "a", items, speakers, params)
+    path = save(first.model, tmp_path / "init.safetensors")
+    second = Trainer(from_dict({"model": model | {"init": str(path)}}), tmp_path / "b", items,
+                     speakers, params)
+    for (k, v), (_, w) in zip(first.model.state_dict().items(),
+                              second.model.state_dict().items(), strict=True):
+        assert torch.equal(v, w), k
+    assert second.model.stats == first.model.stats
+    with pytest.raises(ValueError, match="other speakers"):
+        Trainer(from_dict({"model": model | {"init": str(path)}}), tmp_path / "c", items,
+                speakers[::-1], params)
+    with pytest.raises(ValueError, match="not a model of size"):
+        Trainer(from_dict({"model": model | {"init": str(path), "speaker_channels": 8}}),
+                tmp_path / "d", items, speakers, params)

@@ -24,6 +24,7 @@ class DataConfig:
 class ModelConfig:
     size: str = "default"  # "default" or "compact"
     speaker_channels: int = 64
+    init: str = ""  # start from this backbone checkpoint's weights (same size and speakers)
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,21 @@ def corpus_stats(items: list[Item], params: FeatureParams, limit: int = 200) -> 
                      logf0_mean=float(logf0.mean()), logf0_std=float(max(logf0.std(), 1e-3)))
 
 
+def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams) -> Backbone:
+    """The ``model.init`` checkpoint, checked against this run's model size, speakers and
+    features; its normalization statistics come with it (the weights depend on them)."""
+    from voiceadapt.models.checkpoint import load
+
+    model = load(cfg.model.init)
+    expected = model_config(cfg, len(SymbolTable()), params)
+    if model.cfg != expected:
+        raise ValueError(f"{cfg.model.init} is not a model of size {cfg.model.size!r}")
+    if model.speakers != speakers:
+        raise ValueError(f"{cfg.model.init} was trained on other speakers than this corpus's")
+    params.check_compatible(model.features)
+    return model.train()
+
+
 def _git_hash() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -124,8 +139,11 @@ class Trainer:
             dist.init_process_group("nccl" if want_cuda else "gloo")
         torch.manual_seed(cfg.train.seed)
         table = SymbolTable()
-        self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
-                              corpus_stats(items, params)).to(self.device)
+        if cfg.model.init:
+            self.model = initial_weights(cfg, speakers, params).to(self.device)
+        else:
+            self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
+                                  corpus_stats(items, params)).to(self.device)
         self.step_module: torch.nn.Module = TrainStep(self.model)
         if self.world > 1:
             self.step_module = torch.nn.parallel.DistributedDataParallel(
