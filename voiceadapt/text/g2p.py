@@ -8,6 +8,7 @@ on first use (not at import) and guarded by a lock: espeak-ng is not thread-safe
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 
@@ -23,8 +24,12 @@ def _backend(language: str):  # type: ignore[no-untyped-def]
 
     os.environ.setdefault("ESPEAK_DATA_PATH", espeakng_loader.get_data_path())
     EspeakWrapper.set_library(espeakng_loader.get_library_path())
+    # phonemizer warns about word-count changes that punctuation handling causes on purpose
+    quiet = logging.getLogger("voiceadapt.text.g2p.espeak")
+    quiet.setLevel(logging.ERROR)
     return EspeakBackend(
         language,
+        logger=quiet,
         preserve_punctuation=True,
         punctuation_marks=';:,.!?"',
         with_stress=True,
