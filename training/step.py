@@ -19,6 +19,11 @@ from voiceadapt.models.acoustic import sequence_mask
 from voiceadapt.models.backbone import Backbone
 
 
+def _full_precision(device: torch.device) -> torch.autocast:
+    """Features are computed in float32 even inside bf16 autocast (as at inference)."""
+    return torch.autocast(device.type, enabled=False)
+
+
 class TrainStep(nn.Module):
     def __init__(self, model: Backbone):
         super().__init__()
@@ -28,7 +33,7 @@ class TrainStep(nn.Module):
         """Cross-entropy of the WaveNet on segments, conditioned on table embeddings."""
         m = self.model
         device = m.speaker_table.weight.device
-        with torch.no_grad():
+        with torch.no_grad(), _full_precision(device):
             w_mels = m.stats.normalize_mel(segment_mels(w.frame_audio.to(device), m.features,
                                                         w.audio.shape[1]))
             w_target = mu_law_encode(w.audio.to(device), m.cfg.wavenet.n_classes)
@@ -45,7 +50,7 @@ class TrainStep(nn.Module):
         m = self.model
         params, stats = m.features, m.stats
         device = m.speaker_table.weight.device
-        with torch.no_grad():
+        with torch.no_grad(), _full_precision(device):
             mels = stats.normalize_mel(log_mel(a.audio.to(device), params))
             mel_lens = a.mel_lens.to(device).clamp(max=mels.shape[-1])
             ref = stats.normalize_mel(log_mel(a.ref_audio.to(device), params))
