@@ -85,13 +85,31 @@ def _cmd_say(args: argparse.Namespace) -> int:
     from voiceadapt.inference import embedding_from_references, load, synthesize
 
     model = load(args.model)
-    if bool(args.speaker) == bool(args.ref):
-        raise ValueError("give --speaker NAME (see `voiceadapt speakers`) or --ref CLIP [CLIP ...]")
+    if sum(bool(x) for x in (args.speaker, args.ref, args.voice)) != 1:
+        raise ValueError("give one of --speaker NAME (see `voiceadapt speakers`), "
+                         "--ref CLIP [CLIP ...] or --voice PROFILE_FOLDER")
     embedding = embedding_from_references(model, args.ref) if args.ref else None
-    wav, rate = synthesize(args.text, args.speaker, embedding=embedding, model=model,
-                           seed=args.seed, pace=args.pace, temperature=args.temperature)
+    wav, rate = synthesize(args.text, args.speaker, embedding=embedding, voice=args.voice,
+                           model=model, seed=args.seed, pace=args.pace,
+                           temperature=args.temperature)
     write_audio(args.output, wav, rate)
     print(f"wrote {args.output}: {len(wav) / rate:.2f} s at {rate} Hz")
+    return 0
+
+
+def _cmd_adapt(args: argparse.Namespace) -> int:
+    import time
+
+    from voiceadapt.adapt import adapt_sea_enc, save_profile
+    from voiceadapt.inference import load
+
+    model = load(args.model)
+    started = time.perf_counter()
+    profile = adapt_sea_enc(model, args.ref, name=args.name or "")
+    seconds = time.perf_counter() - started
+    save_profile(profile, args.output)
+    print(f"wrote {profile.mode} voice {args.output} from {profile.seconds:.1f} s of reference "
+          f"audio in {seconds:.2f} s")
     return 0
 
 
@@ -135,12 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("--speaker", help="a bundled speaker (see `voiceadapt speakers`)")
     p.add_argument("--ref", nargs="+", help="reference clips of a new voice (SEA-ENC)")
+    p.add_argument("--voice", help="a voice profile folder made by `voiceadapt adapt`")
     p.add_argument("-o", "--output", default="out.wav")
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pace", type=float, default=1.0, help="> 1 speaks faster")
     p.add_argument("--temperature", type=float, default=1.0)
     p.set_defaults(func=_cmd_say)
+
+    p = sub.add_parser("adapt", help="fit a new voice from reference clips into a profile folder")
+    p.add_argument("--mode", default="sea-enc", choices=["sea-enc"],
+                   help="sea-enc: the encoder's embedding, no transcript needed")
+    p.add_argument("--ref", nargs="+", required=True, help="reference clips of one speaker")
+    p.add_argument("-o", "--output", required=True, help="profile folder to write")
+    p.add_argument("--name", help="a name stored with the voice")
+    p.add_argument("--model", help="checkpoint (default: the bundled model)")
+    p.set_defaults(func=_cmd_adapt)
 
     p = sub.add_parser("speakers", help="list the model's bundled speakers")
     p.add_argument("--model", help="checkpoint (default: the bundled model)")

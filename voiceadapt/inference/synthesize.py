@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from voiceadapt.audio import AudioLimits, load_audio, log_mel, mu_law_decode
-from voiceadapt.audio.io import AudioSource
+from voiceadapt.adapt.profile import VoiceProfile
+from voiceadapt.audio import mu_law_decode
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load as load_checkpoint
 from voiceadapt.models.wavenet import generate
@@ -37,31 +37,21 @@ def load(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> Bac
     return load_checkpoint(path, expected_sha256=expected, device=device)
 
 
-@torch.no_grad()
-def embedding_from_references(model: Backbone, references: Sequence[AudioSource],
-                              limits: AudioLimits | None = None) -> torch.Tensor:
-    """SEA-ENC: reference clips of one speaker -> speaker embedding g (S,). One forward pass."""
-    if not references:
-        raise ValueError("give at least one reference clip")
-    mels = []
-    for ref in references:
-        audio = load_audio(ref, limits)
-        mels.append(model.stats.normalize_mel(log_mel(audio.samples, model.features)))
-    lengths = torch.tensor([m.shape[-1] for m in mels])
-    batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))
-    for i, m in enumerate(mels):
-        batch[i, :, : m.shape[-1]] = m
-    mask = torch.arange(batch.shape[-1])[None, :] < lengths[:, None]
-    device = model.speaker_table.weight.device
-    g = model.encoder(batch.to(device), mask.to(device), group=torch.zeros(len(mels), dtype=torch.long,
-                                                                          device=device))
-    return g[0]
-
-
 def _resolve_voice(model: Backbone, speaker: str | None, embedding: torch.Tensor | None,
-                   ) -> torch.Tensor:
-    if (speaker is None) == (embedding is None):
-        raise ValueError("give exactly one of speaker= (a bundled speaker) or a speaker embedding")
+                   voice: VoiceProfile | str | os.PathLike[str] | None) -> torch.Tensor:
+    if sum(x is not None for x in (speaker, embedding, voice)) != 1:
+        raise ValueError("give exactly one of speaker= (a bundled speaker), embedding= or voice= "
+                         "(a voice profile)")
+    if voice is not None:
+        from voiceadapt.adapt.profile import ProfileMismatch, backbone_fingerprint, load_profile
+
+        if not isinstance(voice, VoiceProfile):
+            voice = load_profile(voice, model)
+        elif voice.backbone != backbone_fingerprint(model):
+            raise ProfileMismatch("this voice was made for another backbone; adapt it again")
+        if voice.tensors:
+            raise ValueError(f"{voice.mode} profiles carry weights this version cannot apply yet")
+        embedding = voice.embedding
     if speaker is not None:
         return model.speaker_embedding(speaker)
     assert embedding is not None
@@ -87,15 +77,17 @@ def synthesize_sentences(text: str, model: Backbone, g: torch.Tensor, seed: int 
 
 
 def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor | None = None,
+               voice: VoiceProfile | str | os.PathLike[str] | None = None,
                model: Backbone | None = None, seed: int = 0, pace: float = 1.0,
                temperature: float = 1.0) -> tuple[np.ndarray, int]:
-    """Speak ``text`` with a bundled ``speaker`` or a speaker ``embedding``.
+    """Speak ``text`` with a bundled ``speaker``, a speaker ``embedding`` or an adapted
+    ``voice`` (a :class:`VoiceProfile` or its folder).
 
     Long text is split into sentences joined by short pauses. The same seed gives the
     same samples. Returns (float32 waveform, sample rate).
     """
     model = model or load()
-    g = _resolve_voice(model, speaker, embedding)
+    g = _resolve_voice(model, speaker, embedding, voice)
     pause = np.zeros(int(SENTENCE_PAUSE_S * model.features.sample_rate), dtype=np.float32)
     pieces: list[np.ndarray] = []
     for wav in synthesize_sentences(text, model, g, seed=seed, pace=pace, temperature=temperature):

@@ -1,0 +1,48 @@
+"""SEA-ENC: the encoder predicts the speaker embedding; no transcript, one forward pass."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from voiceadapt.adapt.profile import VoiceProfile, backbone_fingerprint
+from voiceadapt.audio import Audio, AudioLimits, load_audio, log_mel
+from voiceadapt.audio.io import AudioSource
+from voiceadapt.models.backbone import Backbone
+
+
+def embedding_from_references(model: Backbone, references: Sequence[AudioSource],
+                              limits: AudioLimits | None = None) -> torch.Tensor:
+    """SEA-ENC: reference clips of one speaker -> speaker embedding g (S,). One forward pass."""
+    if not references:
+        raise ValueError("give at least one reference clip")
+    return embedding_from_clips(model, [load_audio(ref, limits) for ref in references])
+
+
+@torch.no_grad()
+def embedding_from_clips(model: Backbone, clips: Sequence[Audio]) -> torch.Tensor:
+    """The encoder over every frame of already loaded clips -> g (S,)."""
+    mels = []
+    for audio in clips:
+        mels.append(model.stats.normalize_mel(log_mel(audio.samples, model.features)))
+    lengths = torch.tensor([m.shape[-1] for m in mels])
+    batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))
+    for i, m in enumerate(mels):
+        batch[i, :, : m.shape[-1]] = m
+    mask = torch.arange(batch.shape[-1])[None, :] < lengths[:, None]
+    device = model.speaker_table.weight.device
+    g = model.encoder(batch.to(device), mask.to(device), group=torch.zeros(len(mels), dtype=torch.long,
+                                                                          device=device))
+    return g[0]
+
+
+def adapt_sea_enc(model: Backbone, clips: Sequence[AudioSource], name: str = "",
+                  limits: AudioLimits | None = None) -> VoiceProfile:
+    """Reference clips of one speaker -> a SEA-ENC voice profile."""
+    if not clips:
+        raise ValueError("give at least one reference clip")
+    audio = [load_audio(c, limits) for c in clips]
+    g = embedding_from_clips(model, audio)
+    return VoiceProfile(mode="sea-enc", embedding=g.cpu(), backbone=backbone_fingerprint(model),
+                        seconds=round(sum(a.seconds for a in audio), 3), name=name)
