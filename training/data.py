@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voiceadapt.audio import FeatureParams, log_mel
+from voiceadapt.audio import FeatureParams
 from voiceadapt.text import SymbolTable
 
 
@@ -133,11 +133,3 @@ class BatchSampler:
             spk.append(item.speaker)
         return WaveNetBatch(torch.from_numpy(np.stack(segs)), torch.from_numpy(np.stack(ctx)),
                             torch.tensor(spk))
-
-
-def segment_mels(frame_audio: torch.Tensor, params: FeatureParams, segment: int) -> torch.Tensor:
-    """Log-mels of segments cut with ``n_fft // 2`` context on each side: (B, M, segment / hop).
-
-    Frame j is centered on sample j * hop of the segment, as in the full utterance's mel.
-    """
-    return log_mel(frame_audio, params, center=False)[..., : segment // params.hop_length]

@@ -1,0 +1,86 @@
+"""The generator's losses, shared by backbone training and by adaptation (SEA-EMB, SEA-ALL,
+PATCH fit a voice by gradient descent on exactly these).
+
+Features are computed here from audio in float32, even inside bf16 autocast, as at inference.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from voiceadapt.audio import FeatureParams, log_mel, mu_law_encode
+from voiceadapt.models import alignment
+from voiceadapt.models.acoustic import sequence_mask
+from voiceadapt.models.backbone import Backbone
+
+
+def _full_precision(device: torch.device) -> torch.autocast:
+    return torch.autocast(device.type, enabled=False)
+
+
+def segment_mels(frame_audio: torch.Tensor, params: FeatureParams, segment: int) -> torch.Tensor:
+    """Log-mels of segments cut with ``n_fft // 2`` context on each side: (B, M, segment / hop).
+
+    Frame j is centered on sample j * hop of the segment, as in the full utterance's mel.
+    """
+    return log_mel(frame_audio, params, center=False)[..., : segment // params.hop_length]
+
+
+def cut_segments(audio: torch.Tensor, lengths: torch.Tensor, params: FeatureParams, segment: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random frame-aligned segment per row of ``audio`` (B, L) float.
+
+    Returns (segments (B, segment), frame_audio (B, segment + n_fft)) for :func:`wavenet_loss`.
+    """
+    hop, pad = params.hop_length, params.n_fft // 2
+    padded = F.pad(audio, (pad, pad + segment))
+    segs, ctx = [], []
+    for i in range(audio.shape[0]):
+        room = max(0, (int(lengths[i]) - segment) // hop)
+        start = int(torch.randint(0, room + 1, (1,), generator=generator)) * hop
+        segs.append(padded[i, pad + start : pad + start + segment])
+        ctx.append(padded[i, start : start + segment + 2 * pad])
+    return torch.stack(segs), torch.stack(ctx)
+
+
+def wavenet_loss(model: Backbone, segments: torch.Tensor, frame_audio: torch.Tensor,
+                 g: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy (nats per sample) of the WaveNet on audio segments.
+
+    segments (B, S) float; frame_audio (B, S + n_fft) the same with context; g (B, S_g).
+    """
+    device = g.device
+    with torch.no_grad(), _full_precision(device):
+        mels = model.stats.normalize_mel(segment_mels(frame_audio.to(device), model.features,
+                                                      segments.shape[1]))
+        target = mu_law_encode(segments.to(device), model.cfg.wavenet.n_classes)
+    logits = model.wavenet(target, mels, g)
+    return F.cross_entropy(logits.float(), target)
+
+
+def acoustic_losses(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
+                    audio: torch.Tensor, mel_lens: torch.Tensor, f0_hz: torch.Tensor,
+                    g: torch.Tensor, bin_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """Acoustic model losses from raw inputs: ids (B, N), audio (B, L) float, f0_hz (B, T')."""
+    device = g.device
+    with torch.no_grad(), _full_precision(device):
+        mels = model.stats.normalize_mel(log_mel(audio.to(device), model.features))
+        mel_lens = mel_lens.to(device).clamp(max=mels.shape[-1])
+        pitch = model.stats.normalize_f0(f0_hz.to(device))[:, : mels.shape[-1]]
+        if pitch.shape[-1] < mels.shape[-1]:
+            pitch = F.pad(pitch, (0, mels.shape[-1] - pitch.shape[-1]))
+        pitch = pitch * sequence_mask(mel_lens, mels.shape[-1])
+        prior = alignment.batch_prior(text_lens.tolist(), mel_lens.tolist(), device)
+    return model.acoustic(ids.to(device), text_lens.to(device), mels, mel_lens, pitch, g,
+                          prior=prior, bin_weight=bin_weight)
+
+
+def encoder_input(model: Backbone, audio: torch.Tensor, mel_lens: torch.Tensor,
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(normalized mels (B, M, T), mask (B, T)) for the speaker encoder."""
+    device = model.speaker_table.weight.device
+    with torch.no_grad(), _full_precision(device):
+        mels = model.stats.normalize_mel(log_mel(audio.to(device), model.features))
+        lens = mel_lens.to(device).clamp(max=mels.shape[-1])
+    return mels, sequence_mask(lens, mels.shape[-1])
