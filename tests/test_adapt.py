@@ -92,3 +92,104 @@ def test_cli_adapt_then_say_with_the_voice(clips, tmp_path, capsys):
     assert main(["say", "Good day.", "--voice", str(voice), "--model", str(checkpoint),
                  "-o", str(out)]) == 0
     assert sf.info(str(out)).frames > 0
+
+
+# -- gradient-based modes, on real synthesized speech from the tiny corpus -----------------
+
+from voiceadapt.adapt import (  # noqa: E402
+    Cancelled,
+    FitConfig,
+    MissingTranscriptError,
+    adapt_patch,
+    adapt_sea_all,
+    adapt_sea_emb,
+    apply_profile,
+)
+from voiceadapt.adapt.fit import patch_parameter_names  # noqa: E402
+
+FAST = FitConfig(steps=6, eval_every=2, segment=800, lr_weights=1e-3)
+
+
+@pytest.fixture
+def dev_clips(tiny_corpus):
+    corpus, _, _ = tiny_corpus
+    utts = corpus.split("dev")[:3]
+    return [corpus.audio_path(u) for u in utts], [u.text for u in utts]
+
+
+def _model():
+    from voiceadapt.audio import FeatureParams
+
+    model = compact_backbone()
+    # the tiny corpus is at the default feature settings; rebuild the compact model for them
+    from voiceadapt.models.backbone import Backbone, BackboneConfig
+
+    params = FeatureParams()
+    cfg = BackboneConfig.compact(len(model.symbols), params.n_mels, params.hop_length)
+    torch.manual_seed(0)
+    stats = type(model.stats)(mel_mean=tuple([-6.0] * params.n_mels),
+                              mel_std=tuple([2.5] * params.n_mels))
+    return Backbone(cfg, ["a", "b"], model.symbols, params, stats).eval()
+
+
+def test_sea_emb_fits_the_embedding_and_leaves_weights_bit_identical(dev_clips):
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    seen = []
+    profile = adapt_sea_emb(model, *dev_clips, cfg=FAST, progress=seen.append)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.requires_grad for p in model.parameters())  # flags restored
+    start = adapt_sea_enc(model, dev_clips[0]).embedding
+    assert not torch.allclose(profile.embedding, start)
+    assert [p.step for p in seen] == list(range(1, 7)) and seen[-1].loss < seen[0].loss
+    assert profile.mode == "sea-emb" and profile.steps == 6 and not profile.tensors
+
+
+def test_patch_touches_only_patch_parameters(dev_clips):
+    model = _model()
+    profile = adapt_patch(model, *dev_clips, cfg=FAST)
+    names = set(patch_parameter_names(model))
+    total = sum(p.numel() for p in model.parameters())
+    assert sum(p.numel() for n, p in model.named_parameters() if n in names) <= 0.05 * total
+    patched = dict(apply_profile(model, profile).named_parameters())
+    changed = {n for n, p in model.named_parameters() if not torch.equal(p, patched[n])}
+    assert changed and changed <= names
+
+
+def test_sea_all_keeps_the_best_held_out_step(dev_clips, tmp_path):
+    model = _model()
+    seen = []
+    profile = adapt_sea_all(model, *dev_clips, cfg=FAST, progress=seen.append)
+    held = [p.heldout_loss for p in seen if p.heldout_loss is not None]
+    assert len(held) == 3
+    assert profile.heldout_loss <= min(held) + 1e-5
+    assert profile.steps >= FAST.steps and set(k.split(".")[0] for k in profile.tensors) == {"delta"}
+    save_profile(profile, tmp_path / "v")
+    wav, _ = voiceadapt.synthesize("Hello.", voice=tmp_path / "v", model=model)
+    assert len(wav) > 0
+
+
+def test_one_clip_is_split_with_the_aligner(dev_clips):
+    from voiceadapt.adapt.fit import prepare_clips, split_heldout
+
+    model = _model()
+    (clip,) = prepare_clips(model, dev_clips[0][:1], dev_clips[1][:1], "sea-all")
+    train, held = split_heldout(model, [clip], 0.1)
+    assert len(train) == len(held) == 1
+    total = len(clip.audio.samples)
+    head, tail = len(train[0].audio.samples), len(held[0].audio.samples)
+    assert head > 0 and tail > 0 and abs(head + tail - total) <= 200  # cut on a frame boundary
+    assert len(train[0].ids) + len(held[0].ids) == len(clip.ids) + 1  # the space -> EOS + BOS
+
+
+def test_missing_transcript_and_cancellation(dev_clips):
+    model = _model()
+    clips, texts = dev_clips
+    with pytest.raises(MissingTranscriptError, match="transcript for every clip"):
+        adapt_sea_emb(model, clips, [texts[0], None, texts[2]])
+    with pytest.raises(MissingTranscriptError):
+        adapt_sea_all(model, clips, [])
+    steps = []
+    with pytest.raises(Cancelled, match="step 3"):
+        adapt_sea_emb(model, clips, texts, cfg=FAST, progress=lambda p: steps.append(p.step),
+                      cancel=lambda: len(steps) >= 3)

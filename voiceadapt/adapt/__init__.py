@@ -1,5 +1,15 @@
 """Few-shot adaptation: fit a new voice to a backbone and keep it as a small profile."""
 
+from voiceadapt.adapt.fit import (
+    Cancelled,
+    FitConfig,
+    MissingTranscriptError,
+    Progress,
+    adapt_patch,
+    adapt_sea_all,
+    adapt_sea_emb,
+    apply_profile,
+)
 from voiceadapt.adapt.profile import (
     ProfileMismatch,
     VoiceProfile,
@@ -9,5 +19,6 @@ from voiceadapt.adapt.profile import (
 )
 from voiceadapt.adapt.sea_enc import adapt_sea_enc
 
-__all__ = ["ProfileMismatch", "VoiceProfile", "adapt_sea_enc", "backbone_fingerprint",
-           "load_profile", "save_profile"]
+__all__ = ["Cancelled", "FitConfig", "MissingTranscriptError", "ProfileMismatch", "Progress",
+           "VoiceProfile", "adapt_patch", "adapt_sea_all", "adapt_sea_emb", "adapt_sea_enc",
+           "apply_profile", "backbone_fingerprint", "load_profile", "save_profile"]

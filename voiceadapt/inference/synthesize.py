@@ -38,26 +38,28 @@ def load(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> Bac
 
 
 def _resolve_voice(model: Backbone, speaker: str | None, embedding: torch.Tensor | None,
-                   voice: VoiceProfile | str | os.PathLike[str] | None) -> torch.Tensor:
+                   voice: VoiceProfile | str | os.PathLike[str] | None,
+                   ) -> tuple[Backbone, torch.Tensor]:
+    """(the model to speak with, g): a profile may patch the backbone."""
     if sum(x is not None for x in (speaker, embedding, voice)) != 1:
         raise ValueError("give exactly one of speaker= (a bundled speaker), embedding= or voice= "
                          "(a voice profile)")
     if voice is not None:
+        from voiceadapt.adapt.fit import apply_profile
         from voiceadapt.adapt.profile import ProfileMismatch, backbone_fingerprint, load_profile
 
         if not isinstance(voice, VoiceProfile):
             voice = load_profile(voice, model)
         elif voice.backbone != backbone_fingerprint(model):
             raise ProfileMismatch("this voice was made for another backbone; adapt it again")
-        if voice.tensors:
-            raise ValueError(f"{voice.mode} profiles carry weights this version cannot apply yet")
+        model = apply_profile(model, voice)
         embedding = voice.embedding
     if speaker is not None:
-        return model.speaker_embedding(speaker)
+        return model, model.speaker_embedding(speaker)
     assert embedding is not None
     if embedding.shape != (model.cfg.speaker_channels,):
         raise ValueError(f"speaker embedding must have shape ({model.cfg.speaker_channels},)")
-    return embedding.to(model.speaker_table.weight.device)
+    return model, embedding.to(model.speaker_table.weight.device)
 
 
 @torch.no_grad()
@@ -87,7 +89,7 @@ def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor
     same samples. Returns (float32 waveform, sample rate).
     """
     model = model or load()
-    g = _resolve_voice(model, speaker, embedding, voice)
+    model, g = _resolve_voice(model, speaker, embedding, voice)
     pause = np.zeros(int(SENTENCE_PAUSE_S * model.features.sample_rate), dtype=np.float32)
     pieces: list[np.ndarray] = []
     for wav in synthesize_sentences(text, model, g, seed=seed, pace=pace, temperature=temperature):

@@ -1,0 +1,305 @@
+"""Gradient-based adaptation: SEA-EMB, SEA-ALL and PATCH fit a voice on the generator's losses.
+
+- SEA-EMB: a new embedding, initialized by SEA-ENC, optimized with every weight frozen.
+- SEA-ALL: SEA-EMB first, then every weight and the embedding, with ~10% of the reference
+  audio held out; the best held-out step is kept, stored as a float16 weight delta.
+- PATCH: like SEA-ALL but only normalization scales/biases and bias vectors (<= 5% of the
+  parameters) and the embedding change; the patch's values are stored.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from voiceadapt.adapt.profile import VoiceProfile, backbone_fingerprint
+from voiceadapt.adapt.sea_enc import embedding_from_clips
+from voiceadapt.audio import Audio, AudioLimits, f0, load_audio
+from voiceadapt.audio.io import AudioSource
+from voiceadapt.models import alignment
+from voiceadapt.models import losses as L
+from voiceadapt.models.backbone import Backbone
+from voiceadapt.text import SymbolTable, normalize, phonemize
+from voiceadapt.text.symbols import WORD_BOUNDARY
+
+PATCH_LIMIT = 0.05
+
+
+class MissingTranscriptError(ValueError):
+    """A mode that fits on the generator's losses was given a clip without its transcript."""
+
+
+class Cancelled(Exception):
+    """Adaptation was cancelled between steps."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    steps: int = 60  # per stage (SEA-ALL and PATCH run SEA-EMB's steps first)
+    lr_embedding: float = 0.02
+    lr_weights: float = 2e-4
+    segment: int = 4000  # WaveNet samples per clip per step
+    heldout_fraction: float = 0.1
+    eval_every: int = 5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Progress:
+    mode: str
+    stage: str  # "embedding" or "weights"
+    step: int
+    steps: int
+    loss: float
+    heldout_loss: float | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass(eq=False)
+class Clip:
+    """One transcribed reference clip, ready for the losses."""
+
+    audio: Audio
+    ids: torch.Tensor  # (N,) symbol ids with BOS/EOS
+    f0: torch.Tensor  # (T,) Hz
+
+
+def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
+                  transcripts: Sequence[str | None], mode: str,
+                  limits: AudioLimits | None = None) -> list[Clip]:
+    if not clips:
+        raise ValueError("give at least one reference clip")
+    if len(transcripts) != len(clips) or any(not (t or "").strip() for t in transcripts):
+        raise MissingTranscriptError(
+            f"{mode} fits the voice on what was said: give a transcript for every clip "
+            "(or use sea-enc, which needs none)")
+    out = []
+    for clip, text in zip(clips, transcripts, strict=True):
+        audio = load_audio(clip, limits)
+        ipa = " ".join(phonemize([normalize(str(text))]))
+        hz, _ = f0(audio.samples, model.features)
+        out.append(Clip(audio, torch.tensor(model.symbols.encode(ipa)), torch.from_numpy(hz)))
+    return out
+
+
+def _batch(clips: list[Clip]) -> dict[str, torch.Tensor]:
+    n = max(len(c.ids) for c in clips)
+    length = max(len(c.audio.samples) for c in clips)
+    frames = max(len(c.f0) for c in clips)
+    ids = torch.zeros(len(clips), n, dtype=torch.long)
+    audio = torch.zeros(len(clips), length)
+    hz = torch.zeros(len(clips), frames)
+    for i, c in enumerate(clips):
+        ids[i, : len(c.ids)] = c.ids
+        audio[i, : len(c.audio.samples)] = torch.from_numpy(c.audio.samples)
+        hz[i, : len(c.f0)] = c.f0
+    return {"ids": ids, "text_lens": torch.tensor([len(c.ids) for c in clips]), "audio": audio,
+            "lens": torch.tensor([len(c.audio.samples) for c in clips]), "f0": hz}
+
+
+def generator_loss(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Tensor,
+                   segment: int, generator: torch.Generator) -> torch.Tensor:
+    """Acoustic (with alignment) + WaveNet losses of every clip under embedding g (S,)."""
+    b = batch["ids"].shape[0]
+    gb = g[None].expand(b, -1)
+    hop = model.features.hop_length
+    losses = L.acoustic_losses(model, batch["ids"], batch["text_lens"], batch["audio"],
+                               batch["lens"] // hop + 1, batch["f0"], gb)
+    segs, ctx = L.cut_segments(batch["audio"], batch["lens"], model.features, segment, generator)
+    return losses["total"] + L.wavenet_loss(model, segs, ctx, gb)
+
+
+def split_heldout(model: Backbone, clips: list[Clip], fraction: float,
+                  ) -> tuple[list[Clip], list[Clip]]:
+    """Hold out whole clips worth ``fraction`` of the audio; one clip is split at the word
+    boundary nearest its last ``fraction``, found with the acoustic model's own aligner."""
+    if len(clips) > 1:
+        total = sum(c.audio.seconds for c in clips)
+        held: list[Clip] = []
+        for c in reversed(clips[1:]):
+            if sum(h.audio.seconds for h in held) >= fraction * total:
+                break
+            held.append(c)
+        return [c for c in clips if all(c is not h for h in held)], held
+    return _split_one(model, clips[0], fraction)
+
+
+@torch.no_grad()
+def _split_one(model: Backbone, clip: Clip, fraction: float) -> tuple[list[Clip], list[Clip]]:
+    batch = _batch([clip])
+    mels, mask = L.encoder_input(model, batch["audio"], batch["lens"] // model.features.hop_length + 1)
+    text_mask = torch.ones(1, len(clip.ids), dtype=torch.bool)
+    logp = model.acoustic.aligner(model.acoustic.embed(clip.ids[None]).transpose(1, 2), mels,
+                                  text_mask)
+    frames = int(mask.sum())
+    hard = alignment.hard_alignment(logp, torch.tensor([len(clip.ids)]), torch.tensor([frames]))
+    starts = torch.cumsum(hard[0].sum(0), 0) - hard[0].sum(0)  # first frame of each token
+    space = SymbolTable().symbols.index(WORD_BOUNDARY)
+    target = (1 - fraction) * frames
+    candidates = [i for i, s in enumerate(clip.ids.tolist()) if s == space]
+    if not candidates:
+        raise ValueError("one clip of a single word cannot be split for early stopping; "
+                         "give two clips or a longer one")
+    cut = min(candidates, key=lambda i: abs(float(starts[i]) - target))
+    frame = int(starts[cut])
+    hop = model.features.hop_length
+    bos, eos = clip.ids[:1], clip.ids[-1:]
+
+    def part(ids: torch.Tensor, lo: int, hi: int) -> Clip:
+        samples = clip.audio.samples[lo * hop : hi * hop]
+        audio = Audio(samples=samples, rate=clip.audio.rate, original_rate=clip.audio.original_rate,
+                      original_seconds=len(samples) / clip.audio.rate,
+                      speech_seconds=len(samples) / clip.audio.rate)
+        return Clip(audio, ids, clip.f0[lo:hi])
+
+    head = part(torch.cat([clip.ids[:cut], eos]), 0, frame)
+    tail = part(torch.cat([bos, clip.ids[cut + 1 :]]), frame, frames)
+    return [head], [tail]
+
+
+def _report(progress: ProgressFn | None, cancel: CancelFn | None, p: Progress) -> None:
+    if progress is not None:
+        progress(p)
+    if cancel is not None and cancel():
+        raise Cancelled(f"{p.mode} cancelled at {p.stage} step {p.step}")
+
+
+def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str,
+                   progress: ProgressFn | None, cancel: CancelFn | None) -> torch.Tensor:
+    g = nn.Parameter(embedding_from_clips(model, [c.audio for c in clips]).clone())
+    opt = torch.optim.Adam([g], lr=cfg.lr_embedding)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    batch = _batch(clips)
+    flags = [p.requires_grad for p in model.parameters()]
+    model.eval()
+    try:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for step in range(1, cfg.steps + 1):
+            loss = generator_loss(model, batch, g, cfg.segment, gen)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            _report(progress, cancel, Progress(mode, "embedding", step, cfg.steps, loss.item()))
+    finally:
+        for p, flag in zip(model.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
+    return g.detach()
+
+
+def adapt_sea_emb(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
+                  cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
+                  cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
+    cfg = cfg or FitConfig()
+    prepared = prepare_clips(model, clips, transcripts, "sea-emb", limits)
+    g = _fit_embedding(model, prepared, cfg, "sea-emb", progress, cancel)
+    return VoiceProfile(mode="sea-emb", embedding=g, backbone=backbone_fingerprint(model),
+                        seconds=_seconds(prepared), steps=cfg.steps, name=name)
+
+
+def patch_parameter_names(model: Backbone) -> list[str]:
+    """Normalization scales/biases and bias vectors: the PATCH mode's parameters."""
+    names = []
+    for module_name, module in model.named_modules():
+        for pname, _ in module.named_parameters(recurse=False):
+            full = f"{module_name}.{pname}" if module_name else pname
+            if isinstance(module, nn.LayerNorm | nn.GroupNorm) or pname == "bias":
+                names.append(full)
+    return names
+
+
+def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
+                   mode: str, cfg: FitConfig | None, name: str, progress: ProgressFn | None,
+                   cancel: CancelFn | None, limits: AudioLimits | None) -> VoiceProfile:
+    cfg = cfg or FitConfig()
+    prepared = prepare_clips(model, clips, transcripts, mode, limits)
+    train, held = split_heldout(model, prepared, cfg.heldout_fraction)
+    g0 = _fit_embedding(model, train, cfg, mode, progress, cancel)
+    work = copy.deepcopy(model).eval()  # no dropout: early stopping guards a few seconds of audio
+    trainable = dict(work.named_parameters())
+    if mode == "patch":
+        names = set(patch_parameter_names(work))
+        share = sum(trainable[n].numel() for n in names) / sum(p.numel() for p in work.parameters())
+        assert share <= PATCH_LIMIT, f"patch is {share:.1%} of the parameters"
+        trainable = {n: p for n, p in trainable.items() if n in names}
+    for n, p in work.named_parameters():
+        p.requires_grad_(n in trainable)
+    g = nn.Parameter(g0.clone())
+    opt = torch.optim.Adam([{"params": list(trainable.values()), "lr": cfg.lr_weights},
+                            {"params": [g], "lr": cfg.lr_embedding}])
+    train_batch, held_batch = _batch(train), _batch(held)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+    def held_loss() -> float:
+        with torch.no_grad():
+            return float(generator_loss(work, held_batch, g, cfg.segment,
+                                        torch.Generator().manual_seed(cfg.seed + 2)))
+
+    best = held_loss()
+    best_state = {n: p.detach().clone() for n, p in trainable.items()}
+    best_g, best_step = g.detach().clone(), 0
+    for step in range(1, cfg.steps + 1):
+        loss = generator_loss(work, train_batch, g, cfg.segment, gen)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        h = None
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            h = held_loss()
+            if h < best:
+                best, best_step = h, step
+                best_state = {n: p.detach().clone() for n, p in trainable.items()}
+                best_g = g.detach().clone()
+        _report(progress, cancel, Progress(mode, "weights", step, cfg.steps, loss.item(), h))
+    original = dict(model.named_parameters())
+    if mode == "patch":
+        tensors = {f"patch.{n}": v for n, v in best_state.items()}
+    else:
+        tensors = {f"delta.{n}": (v - original[n].detach()).half() for n, v in best_state.items()}
+    return VoiceProfile(mode=mode, embedding=best_g, backbone=backbone_fingerprint(model),
+                        seconds=_seconds(prepared), steps=cfg.steps + best_step,
+                        heldout_loss=round(best, 5), name=name, tensors=tensors)
+
+
+def adapt_sea_all(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
+                  cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
+                  cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
+    return _adapt_weights(model, clips, transcripts, "sea-all", cfg, name, progress, cancel, limits)
+
+
+def adapt_patch(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
+                cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
+                cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
+    return _adapt_weights(model, clips, transcripts, "patch", cfg, name, progress, cancel, limits)
+
+
+def apply_profile(model: Backbone, profile: VoiceProfile) -> Backbone:
+    """The backbone with a profile's patch or weight delta applied (a copy; the input is kept)."""
+    if not profile.tensors:
+        return model
+    patched = copy.deepcopy(model)
+    params = dict(patched.named_parameters())
+    with torch.no_grad():
+        for key, value in profile.tensors.items():
+            kind, _, pname = key.partition(".")
+            if pname not in params:
+                raise ValueError(f"the profile changes {pname!r}, which this backbone lacks")
+            if kind == "delta":
+                params[pname].add_(value.to(params[pname].dtype))
+            elif kind == "patch":
+                params[pname].copy_(value)
+            else:
+                raise ValueError(f"unknown profile tensor {key!r}")
+    return patched.eval()
+
+
+def _seconds(clips: list[Clip]) -> float:
+    return round(float(np.sum([c.audio.seconds for c in clips])), 3)
