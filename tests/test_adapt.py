@@ -193,3 +193,15 @@ def test_missing_transcript_and_cancellation(dev_clips):
     with pytest.raises(Cancelled, match="step 3"):
         adapt_sea_emb(model, clips, texts, cfg=FAST, progress=lambda p: steps.append(p.step),
                       cancel=lambda: len(steps) >= 3)
+
+
+def test_cli_adapt_sea_all_needs_transcripts_and_writes_a_voice(dev_clips, tmp_path, capsys):
+    checkpoint = save(_model(), tmp_path / "m.safetensors")
+    clips, texts = dev_clips
+    args = ["adapt", "--mode", "sea-all", "--ref", *map(str, clips), "--model", str(checkpoint),
+            "-o", str(tmp_path / "voice"), "--steps", "3"]
+    assert main(args) == 2
+    assert "transcript for every clip" in capsys.readouterr().err
+    assert main([*args, "--text", *texts]) == 0
+    assert "wrote sea-all voice" in capsys.readouterr().out
+    assert load_profile(tmp_path / "voice").mode == "sea-all"

@@ -100,16 +100,30 @@ def _cmd_say(args: argparse.Namespace) -> int:
 def _cmd_adapt(args: argparse.Namespace) -> int:
     import time
 
-    from voiceadapt.adapt import adapt_sea_enc, save_profile
+    from voiceadapt import adapt
     from voiceadapt.inference import load
 
     model = load(args.model)
     started = time.perf_counter()
-    profile = adapt_sea_enc(model, args.ref, name=args.name or "")
+    if args.mode == "sea-enc":
+        profile = adapt.adapt_sea_enc(model, args.ref, name=args.name or "")
+    else:
+        fit = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
+               "patch": adapt.adapt_patch}[args.mode]
+
+        def show(p: adapt.Progress) -> None:
+            held = f" held-out {p.heldout_loss:.4f}" if p.heldout_loss is not None else ""
+            print(f"\r{p.mode} {p.stage} step {p.step}/{p.steps} loss {p.loss:.4f}{held}",
+                  end="", file=sys.stderr, flush=True)
+
+        profile = fit(model, args.ref, args.text or [], cfg=adapt.FitConfig(steps=args.steps),
+                      name=args.name or "", progress=show)
+        print(file=sys.stderr)
     seconds = time.perf_counter() - started
-    save_profile(profile, args.output)
+    adapt.save_profile(profile, args.output)
+    held = f", held-out loss {profile.heldout_loss}" if profile.heldout_loss is not None else ""
     print(f"wrote {profile.mode} voice {args.output} from {profile.seconds:.1f} s of reference "
-          f"audio in {seconds:.2f} s")
+          f"audio in {seconds:.2f} s{held}")
     return 0
 
 
@@ -162,9 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_say)
 
     p = sub.add_parser("adapt", help="fit a new voice from reference clips into a profile folder")
-    p.add_argument("--mode", default="sea-enc", choices=["sea-enc"],
-                   help="sea-enc: the encoder's embedding, no transcript needed")
+    p.add_argument("--mode", default="sea-enc", choices=["sea-enc", "sea-emb", "sea-all", "patch"],
+                   help="sea-enc: the encoder's embedding, no transcript needed; sea-emb: fit the "
+                        "embedding; sea-all: then every weight; patch: then a small patch")
     p.add_argument("--ref", nargs="+", required=True, help="reference clips of one speaker")
+    p.add_argument("--text", nargs="+", help="what is said in each clip, in order (all modes "
+                                             "but sea-enc)")
+    p.add_argument("--steps", type=int, default=60, help="optimization steps per stage")
     p.add_argument("-o", "--output", required=True, help="profile folder to write")
     p.add_argument("--name", help="a name stored with the voice")
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
@@ -218,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (TextError, AudioError, ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        # ValueError covers MissingTranscriptError, ProfileMismatch and CheckpointError
         print(f"voiceadapt: error: {exc}", file=sys.stderr)
         return 2
 
