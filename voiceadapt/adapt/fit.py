@@ -43,7 +43,7 @@ class FitConfig:
     steps: int = 60  # per stage (SEA-ALL and PATCH run SEA-EMB's steps first)
     lr_embedding: float = 0.02
     lr_weights: float = 2e-4
-    segment: int = 4000  # WaveNet samples per clip per step
+    segment: int = 1600  # WaveNet samples per clip per step (the WaveNet dominates a step)
     heldout_fraction: float = 0.1
     eval_every: int = 5
     seed: int = 0
