@@ -24,7 +24,7 @@ from voiceadapt.audio.io import AudioSource
 from voiceadapt.models import alignment
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
-from voiceadapt.text import SymbolTable, normalize, phonemize
+from voiceadapt.text import normalize, phonemize
 from voiceadapt.text.symbols import WORD_BOUNDARY
 
 PATCH_LIMIT = 0.05
@@ -142,7 +142,7 @@ def _split_one(model: Backbone, clip: Clip, fraction: float) -> tuple[list[Clip]
     frames = int(mask.sum())
     hard = alignment.hard_alignment(logp, torch.tensor([len(clip.ids)]), torch.tensor([frames]))
     starts = torch.cumsum(hard[0].sum(0), 0) - hard[0].sum(0)  # first frame of each token
-    space = SymbolTable().symbols.index(WORD_BOUNDARY)
+    space = model.symbols.symbols.index(WORD_BOUNDARY)
     target = (1 - fraction) * frames
     candidates = [i for i, s in enumerate(clip.ids.tolist()) if s == space]
     if not candidates:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voiceadapt.adapt.profile import VoiceProfile
+from voiceadapt.adapt.fit import apply_profile
+from voiceadapt.adapt.profile import ProfileMismatch, VoiceProfile, backbone_fingerprint, load_profile
 from voiceadapt.audio import mu_law_decode
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load as load_checkpoint
@@ -45,9 +46,6 @@ def _resolve_voice(model: Backbone, speaker: str | None, embedding: torch.Tensor
         raise ValueError("give exactly one of speaker= (a bundled speaker), embedding= or voice= "
                          "(a voice profile)")
     if voice is not None:
-        from voiceadapt.adapt.fit import apply_profile
-        from voiceadapt.adapt.profile import ProfileMismatch, backbone_fingerprint, load_profile
-
         if not isinstance(voice, VoiceProfile):
             voice = load_profile(voice, model)
         elif voice.backbone != backbone_fingerprint(model):

@@ -125,9 +125,6 @@ class WaveNet(nn.Module):
             skips = skips + skip
         return self.head(skips)
 
-    def receptive_field(self) -> int:
-        return self.cfg.receptive_field
-
 
 class IncrementalState:
     """Per-layer input caches for one batch of streams: generation costs O(layers) per sample."""
