@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -36,7 +37,7 @@ def test_audio_info_reports_good_and_bad_files(tmp_path, capsys):
 
 
 def test_console_script_is_installed():
-    proc = subprocess.run([sys.executable, "-m", "voiceadapt.cli", "--help"], capture_output=True,
-                          text=True, check=True)
+    script = Path(sys.executable).with_name("voiceadapt")  # the pyproject entry point
+    proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     for command in ("frontend", "audio-info", "serve", "corpus"):
         assert command in proc.stdout

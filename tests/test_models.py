@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from voiceadapt.audio import FeatureParams
+from voiceadapt.files import sha256_file
 from voiceadapt.models import alignment
 from voiceadapt.models.acoustic import AcousticModel, regulate_length, sequence_mask
 from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
-from voiceadapt.models.checkpoint import CheckpointError, load, save, sha256_file
+from voiceadapt.models.checkpoint import CheckpointError, load, save
 from voiceadapt.models.encoder import EncoderConfig, SpeakerEncoder
 from voiceadapt.models.wavenet import WaveNet, WaveNetConfig, generate
 from voiceadapt.text import SymbolTable, SymbolTableMismatch

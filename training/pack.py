@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from training.data import Item
 from voiceadapt.audio import FeatureParams
+from voiceadapt.files import atomic_path
 
 OPUS_LEVEL = 0.85  # libsndfile's compression level for Opus: about 45 kbit/s on this corpus
 
@@ -45,9 +44,7 @@ def write_pack(items: list[Item], speakers: list[str], out: str | Path,
     meta = {"speakers": speakers, "params": params.to_dict(),
             "lengths": [len(it.audio) for it in items], "utt_ids": [it.utt_id for it in items]}
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz.part")
-    with os.fdopen(fd, "wb") as f:
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(
             f,
             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
@@ -58,7 +55,6 @@ def write_pack(items: list[Item], speakers: list[str], out: str | Path,
             f0=np.concatenate([it.f0 for it in items]).astype(np.float16),
             f0_offsets=offsets([it.f0 for it in items]),
         )
-    os.replace(tmp, out)
     return out
 
 

@@ -18,7 +18,6 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -33,6 +32,7 @@ from training.config import RunConfig, load_config
 from training.data import AcousticBatch, BatchSampler, Item, WaveNetBatch, load_corpus_items
 from training.step import TrainStep
 from voiceadapt.audio import FeatureParams, log_mel
+from voiceadapt.files import atomic_path, atomic_write_text
 from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
 from voiceadapt.models.checkpoint import save as save_backbone
 from voiceadapt.text import SymbolTable
@@ -94,23 +94,6 @@ def _git_hash() -> str:
         return "unknown"
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def find_resume_state(run: Path) -> tuple[dict[str, Any] | None, list[str]]:
     """Newest readable training state; corrupt newer files are skipped (and reported)."""
     skipped = []
@@ -150,7 +133,7 @@ class Trainer:
                 self.step_module, device_ids=[self.device.index] if want_cuda else None,
                 find_unused_parameters=cfg.train.wavenet_extra_steps > 0)
         t = cfg.train
-        self.started = time.perf_counter()
+        self.started = 0.0  # set when fit() starts: the time budget counts training only
         self.time_progress = 0.0
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
@@ -201,12 +184,13 @@ class Trainer:
         ema_state = {k: v.to(self.model.state_dict()[k].dtype) for k, v in self.ema.items()}
         save_backbone(self.model, self.run / f"{name}.safetensors", state=ema_state,
                       extra={"step": self.step, "weights": "ema", "git": _git_hash()})
-        _atomic_torch_save({
-            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(), "ema": self.ema, "step": self.step,
-            "rng_seed": int(self.sampler.rng.integers(2**31)),
-        }, self.run / f"{name}.train.pt")
-        _write_text(self.run / "latest", name + "\n")
+        with atomic_path(self.run / f"{name}.train.pt") as tmp:
+            torch.save({
+                "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(), "ema": self.ema, "step": self.step,
+                "rng_seed": int(self.sampler.rng.integers(2**31)),
+            }, tmp)
+        atomic_write_text(self.run / "latest", name + "\n")
         keep = self.cfg.train.keep_checkpoints
         for old in sorted(self.run.glob("step_*.train.pt"))[:-keep]:
             old.unlink()
@@ -259,8 +243,7 @@ class Trainer:
             writer = SummaryWriter(str(self.run / "tb"))
         bar = tqdm(total=t.steps, initial=self.step, desc="train", disable=self.rank != 0,
                    dynamic_ncols=True)
-        started, samples = time.perf_counter(), 0
-        self.started = started
+        self.started, samples = time.perf_counter(), 0
         while self.step < t.steps:
             self._update_time_progress()
             if self.time_progress >= 1.0:
@@ -272,7 +255,7 @@ class Trainer:
                         * (1 + t.wavenet_extra_steps))
             bar.update(1)
             if self.step % t.log_every == 0 or self.step == t.steps:
-                rate = samples / (time.perf_counter() - started)
+                rate = samples / (time.perf_counter() - self.started)
                 bar.set_postfix(loss=f"{losses['total']:.3f}", wn=f"{losses['wavenet']:.3f}")
                 if writer is not None:
                     for k, v in losses.items():
@@ -299,10 +282,10 @@ def prepare_run(run: Path, config_path: str | None) -> RunConfig:
     cfg = load_config(config_path)
     if stored.exists():
         if load_config(stored) != cfg:
-            raise ValueError(f"{run} was started with another config ({stored}); use a new --run")
+            raise ValueError(f"{run} was started with another config ({stored}); use a new --run-dir")
     elif int(os.environ.get("RANK", "0")) == 0:
-        _write_text(stored, Path(config_path).read_text())
-        _write_text(run / "git.txt", _git_hash() + "\n")
+        atomic_write_text(stored, Path(config_path).read_text())
+        atomic_write_text(run / "git.txt", _git_hash() + "\n")
     return cfg
 
 

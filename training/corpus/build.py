@@ -23,11 +23,12 @@ from tqdm import tqdm
 
 from training.corpus.derive import transform
 from training.corpus.feature_cache import FeatureCache
-from training.corpus.manifest import Corpus, Speaker, Utterance, atomic_write_text, write_corpus
+from training.corpus.manifest import Corpus, Speaker, Utterance, write_corpus
 from training.corpus.plan import CorpusConfig, Plan, make_plan
 from training.corpus.voices import missing_tools, synthesize_batch, voice_by_name
 from voiceadapt.audio import SAMPLE_RATE, AudioLimits, decode, write_audio
 from voiceadapt.audio.processing import loudness_normalize, to_mono, trim_silence
+from voiceadapt.files import atomic_write_text
 
 BASE_DIR, WAV_DIR, PLAN = "_base", "wavs", "plan.json"
 _BATCH = 25

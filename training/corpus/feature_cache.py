@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from voiceadapt.audio import FeatureParams, decode, f0, log_mel
 from voiceadapt.audio.processing import resample, to_mono
+from voiceadapt.files import atomic_path, atomic_write_text, sha256_file
 
 FEATURE_VERSION = 1
 
@@ -24,14 +24,6 @@ FEATURE_VERSION = 1
 def params_key(params: FeatureParams) -> str:
     blob = json.dumps({"version": FEATURE_VERSION, **params.to_dict()}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def compute_features(audio_path: Path, params: FeatureParams) -> dict[str, np.ndarray]:
@@ -48,7 +40,7 @@ class FeatureCache:
         self.dir = Path(root) / params_key(self.params)
 
     def entry(self, audio_path: Path) -> Path:
-        digest = file_sha256(audio_path)
+        digest = sha256_file(audio_path)
         return self.dir / digest[:2] / f"{digest}.npz"
 
     def get(self, audio_path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -59,15 +51,8 @@ class FeatureCache:
             with np.load(entry) as data:
                 return {k: data[k] for k in data.files}
         feats = compute_features(audio_path, self.params)
-        entry.parent.mkdir(parents=True, exist_ok=True)
         if not (self.dir / "params.json").exists():
-            (self.dir / "params.json").write_text(json.dumps(self.params.to_dict(), indent=1))
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".npz.part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **feats)
-            os.replace(tmp, entry)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            atomic_write_text(self.dir / "params.json", json.dumps(self.params.to_dict(), indent=1))
+        with atomic_path(entry) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **feats)
         return feats

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from training.corpus.sentences import diphones
+from voiceadapt.files import atomic_write_text
 
 SPLITS = ("train", "dev")
 MANIFEST, SPEAKERS, INFO = "manifest.jsonl", "speakers.json", "corpus.json"
@@ -55,18 +55,6 @@ class Corpus:
 
     def split(self, name: str) -> list[Utterance]:
         return [u for u in self.utterances if u.split == name]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def summarize(utterances: list[Utterance], speakers: dict[str, Speaker]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from voiceadapt.files import atomic_path, atomic_write_text
 from voiceadapt.models.backbone import Backbone
 
 MODES = ("sea-enc", "sea-emb", "sea-all", "patch")
@@ -60,26 +60,15 @@ def backbone_fingerprint(model: Backbone) -> str:
     return h.hexdigest()
 
 
-def _atomic(path: Path, write) -> None:  # type: ignore[no-untyped-def]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_profile(profile: VoiceProfile, folder: str | os.PathLike[str]) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = profile.metadata()
     tensors = {"embedding": profile.embedding.detach().cpu().contiguous(),
                **{f"t.{k}": v.detach().cpu().contiguous() for k, v in profile.tensors.items()}}
-    _atomic(folder / WEIGHTS, lambda tmp: save_file(tensors, tmp,
-                                                    metadata={"profile": json.dumps(meta)}))
-    _atomic(folder / METADATA, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
+    with atomic_path(folder / WEIGHTS) as tmp:
+        save_file(tensors, tmp, metadata={"profile": json.dumps(meta)})
+    atomic_write_text(folder / METADATA, json.dumps(meta, indent=1))
     return folder
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from voiceadapt.audio.errors import (
     UndecodableAudioError,
 )
 from voiceadapt.audio.params import SAMPLE_RATE, AudioLimits
+from voiceadapt.files import atomic_path
 
 AudioSource = str | os.PathLike[str] | bytes | BinaryIO
 _FORMATS_HINT = "WAV, FLAC, OGG, MP3, M4A or WebM"
@@ -168,15 +168,8 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int,
                 format: str | None = None, subtype: str | None = None) -> Path:
     """Write atomically: a temporary file in the same folder, renamed into place when complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = format or path.suffix.lstrip(".").upper() or "WAV"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sf.write(f, np.asarray(samples, dtype=np.float32), rate, format=fmt,
-                     subtype=subtype or ("PCM_16" if fmt == "WAV" else None))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        sf.write(f, np.asarray(samples, dtype=np.float32), rate, format=fmt,
+                 subtype=subtype or ("PCM_16" if fmt == "WAV" else None))
     return path

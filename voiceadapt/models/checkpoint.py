@@ -7,10 +7,8 @@ that says which.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,6 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from voiceadapt.audio import FeatureParams
+from voiceadapt.files import atomic_path, sha256_file
 from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
 from voiceadapt.text import SymbolTable
 
@@ -29,31 +28,16 @@ class CheckpointError(ValueError):
     """The file is not a usable backbone checkpoint for this code."""
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def save(model: Backbone, path: str | os.PathLike[str], extra: dict[str, object] | None = None,
          state: dict[str, torch.Tensor] | None = None) -> Path:
     """Write atomically. ``state`` overrides the weights (e.g. EMA weights of the same model)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in (state or model.state_dict()).items()}
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
             **{k: json.dumps(v) for k, v in model.metadata().items()},
             "extra": json.dumps(extra or {})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata=meta)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
