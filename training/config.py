@@ -35,6 +35,8 @@ class TrainConfig:
     batch_size: int = 16
     wavenet_batch_size: int = 16
     wavenet_segment: int = 8000  # samples per WaveNet training segment
+    wavenet: bool = True  # false: train everything but the WaveNet (acoustic model, aligner,
+    # encoder, table), e.g. to sharpen the acoustic model cheaply on CPUs
     wavenet_extra_steps: int = 0  # WaveNet-only updates after each joint step (the WaveNet
     # needs many more updates than the acoustic model, and its steps are cheap)
     lr: float = 1e-3
@@ -91,7 +93,10 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     unknown = set(data) - set(sections)
     if unknown:
         raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
-    return RunConfig(**{name: _build(cls, data.get(name, {}), name) for name, cls in sections.items()})
+    cfg = RunConfig(**{name: _build(cls, data.get(name, {}), name) for name, cls in sections.items()})
+    if not cfg.train.wavenet and cfg.train.wavenet_extra_steps:
+        raise ValueError("train.wavenet_extra_steps needs train.wavenet = true")
+    return cfg
 
 
 def load_config(path: str | Path) -> RunConfig:

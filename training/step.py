@@ -29,10 +29,12 @@ class TrainStep(nn.Module):
         g = m.speaker_table(w.speakers.to(m.speaker_table.weight.device))
         return L.wavenet_loss(m, w.audio, w.frame_audio, g)
 
-    def forward(self, a: AcousticBatch | None, w: WaveNetBatch, use_encoder: bool,
+    def forward(self, a: AcousticBatch | None, w: WaveNetBatch | None, use_encoder: bool,
                 bin_weight: float) -> dict[str, torch.Tensor]:
-        """All losses; with ``a`` None, a WaveNet-only step (cheap: no alignment search)."""
+        """All losses; with ``a`` None, a WaveNet-only step (cheap: no alignment search); with
+        ``w`` None, no WaveNet loss."""
         if a is None:
+            assert w is not None
             loss = self.wavenet_loss(w)
             return {"wavenet": loss, "total": loss}
         m = self.model
@@ -42,7 +44,7 @@ class TrainStep(nn.Module):
         g = g_enc if use_encoder else g_table
         losses = L.acoustic_losses(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
                                    bin_weight=bin_weight)
-        losses["wavenet"] = self.wavenet_loss(w)
+        losses["wavenet"] = self.wavenet_loss(w) if w is not None else torch.zeros((), device=g.device)
         losses["enc_mse"] = F.mse_loss(g_enc, g_table.detach())
         sim = F.normalize(g_enc, dim=-1) @ F.normalize(m.speaker_table.weight, dim=-1).T
         losses["enc_ce"] = F.cross_entropy(10.0 * sim, spk)

@@ -127,6 +127,8 @@ class Trainer:
         else:
             self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
                                   corpus_stats(items, params)).to(self.device)
+        if not cfg.train.wavenet:
+            self.model.wavenet.requires_grad_(False)  # frozen: DDP and AdamW skip it
         self.step_module: torch.nn.Module = TrainStep(self.model)
         if self.world > 1:
             self.step_module = torch.nn.parallel.DistributedDataParallel(
@@ -135,7 +137,8 @@ class Trainer:
         t = cfg.train
         self.started = 0.0  # set when fit() starts: the time budget counts training only
         self.time_progress = 0.0
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.ema = {k: v.detach().clone().float() for k, v in self.model.state_dict().items()}
         self.sampler = BatchSampler(items, params, seed=t.seed * 1000 + self.rank)
@@ -201,7 +204,7 @@ class Trainer:
         if self.rank == 0:
             tqdm.write(message)
 
-    def _update(self, a: AcousticBatch | None, w: WaveNetBatch, use_encoder: bool,
+    def _update(self, a: AcousticBatch | None, w: WaveNetBatch | None, use_encoder: bool,
                 bin_weight: float) -> dict[str, torch.Tensor]:
         t = self.cfg.train
         self.step_module.train()
@@ -223,7 +226,7 @@ class Trainer:
         """One joint update, then ``wavenet_extra_steps`` WaveNet-only updates."""
         t = self.cfg.train
         a = self.sampler.acoustic(t.batch_size)
-        w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
+        w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment) if t.wavenet else None
         use_encoder = bool(self.sampler.rng.random() < t.encoder_prob)
         bin_weight = 1.0 if self.step >= t.bin_loss_start else 0.0
         losses = self._update(a, w, use_encoder, bin_weight)
@@ -251,7 +254,7 @@ class Trainer:
                 self.save()
                 break
             losses = self.train_step()
-            samples += (t.wavenet_batch_size * t.wavenet_segment * self.world
+            samples += int(t.wavenet) * (t.wavenet_batch_size * t.wavenet_segment * self.world
                         * (1 + t.wavenet_extra_steps))
             bar.update(1)
             if self.step % t.log_every == 0 or self.step == t.steps:

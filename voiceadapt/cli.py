@@ -91,7 +91,7 @@ def _cmd_say(args: argparse.Namespace) -> int:
     embedding = embedding_from_references(model, args.ref) if args.ref else None
     wav, rate = synthesize(args.text, args.speaker, embedding=embedding, voice=args.voice,
                            model=model, seed=args.seed, pace=args.pace,
-                           temperature=args.temperature)
+                           temperature=args.temperature, vocoder=args.vocoder)
     write_audio(args.output, wav, rate)
     print(f"wrote {args.output}: {len(wav) / rate:.2f} s at {rate} Hz")
     return 0
@@ -172,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pace", type=float, default=1.0, help="> 1 speaks faster")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=1.0, help="WaveNet sampling temperature")
+    p.add_argument("--vocoder", default="auto", choices=["auto", "wavenet", "griffin-lim"],
+                   help="auto: the one the model recommends (see MODEL_CARD.md)")
     p.set_defaults(func=_cmd_say)
 
     p = sub.add_parser("adapt", help="fit a new voice from reference clips into a profile folder")

@@ -1,4 +1,5 @@
-"""Text in, waveform out: sentence by sentence, through the acoustic model and the WaveNet."""
+"""Text in, waveform out: sentence by sentence, through the acoustic model and a vocoder
+(the WaveNet, or Griffin-Lim: see :mod:`voiceadapt.inference.vocoders`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ import torch
 
 from voiceadapt.adapt.fit import apply_profile
 from voiceadapt.adapt.profile import ProfileMismatch, VoiceProfile, backbone_fingerprint, load_profile
-from voiceadapt.audio import mu_law_decode
+from voiceadapt.inference.vocoders import resolve_vocoder, vocode
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load as load_checkpoint
-from voiceadapt.models.wavenet import generate
 from voiceadapt.text import process
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -62,35 +62,39 @@ def _resolve_voice(model: Backbone, speaker: str | None, embedding: torch.Tensor
 
 @torch.no_grad()
 def synthesize_sentences(text: str, model: Backbone, g: torch.Tensor, seed: int = 0,
-                         pace: float = 1.0, temperature: float = 1.0) -> Iterator[np.ndarray]:
+                         pace: float = 1.0, temperature: float = 1.0, vocoder: str = "auto",
+                         ) -> Iterator[np.ndarray]:
     """Yield each sentence's waveform (float32, model rate) in reading order."""
     if not 0.25 <= pace <= 4.0:
         raise ValueError("pace must be between 0.25 and 4")
+    vocoder = resolve_vocoder(model, vocoder)
     device = model.speaker_table.weight.device
     generator = torch.Generator(device=device).manual_seed(seed)
     gb = g[None]
     for sentence in process(text, model.symbols):
         ids = torch.tensor([sentence.ids], device=device)
         mel, _ = model.acoustic.infer(ids, gb, pace=pace)
-        classes, _ = generate(model.wavenet, mel, gb, temperature=temperature, generator=generator)
-        yield mu_law_decode(classes[0], model.cfg.wavenet.n_classes).cpu().numpy().astype(np.float32)
+        wav = vocode(model, mel, gb, vocoder, generator=generator, temperature=temperature)
+        yield wav[0].cpu().numpy().astype(np.float32)
 
 
 def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor | None = None,
                voice: VoiceProfile | str | os.PathLike[str] | None = None,
                model: Backbone | None = None, seed: int = 0, pace: float = 1.0,
-               temperature: float = 1.0) -> tuple[np.ndarray, int]:
+               temperature: float = 1.0, vocoder: str = "auto") -> tuple[np.ndarray, int]:
     """Speak ``text`` with a bundled ``speaker``, a speaker ``embedding`` or an adapted
     ``voice`` (a :class:`VoiceProfile` or its folder).
 
     Long text is split into sentences joined by short pauses. The same seed gives the
-    same samples. Returns (float32 waveform, sample rate).
+    same samples. ``vocoder`` is ``"wavenet"``, ``"griffin-lim"`` or ``"auto"`` (the one the
+    checkpoint recommends). Returns (float32 waveform, sample rate).
     """
     model = model or load()
     model, g = _resolve_voice(model, speaker, embedding, voice)
     pause = np.zeros(int(SENTENCE_PAUSE_S * model.features.sample_rate), dtype=np.float32)
     pieces: list[np.ndarray] = []
-    for wav in synthesize_sentences(text, model, g, seed=seed, pace=pace, temperature=temperature):
+    for wav in synthesize_sentences(text, model, g, seed=seed, pace=pace, temperature=temperature,
+                                    vocoder=vocoder):
         if pieces:
             pieces.append(pause)
         pieces.append(wav)
