@@ -169,6 +169,15 @@ def test_sea_all_keeps_the_best_held_out_step(dev_clips, tmp_path):
     assert len(wav) > 0
 
 
+def test_griffin_lim_model_fits_without_the_wavenet(dev_clips):
+    model = _model()
+    model.extra = {"vocoder": "griffin-lim"}  # the WaveNet's loss cannot change what is heard
+    profile = adapt_sea_all(model, *dev_clips, cfg=FAST)
+    changed = {k.partition(".")[2] for k in profile.tensors}
+    assert changed and not any(n.startswith("wavenet.") for n in changed)
+    assert any(n.startswith("acoustic.") for n in changed)
+
+
 def test_one_clip_is_split_with_the_aligner(dev_clips):
     from voiceadapt.adapt.fit import prepare_clips, split_heldout
 

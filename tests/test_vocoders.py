@@ -10,7 +10,7 @@ from test_models import compact_backbone
 
 import voiceadapt
 from voiceadapt.audio import FeatureParams, log_mel
-from voiceadapt.inference.vocoders import griffin_lim, resolve_vocoder
+from voiceadapt.models.vocoders import griffin_lim, resolve_vocoder
 
 
 def _spectral_convergence(a: np.ndarray, b: np.ndarray, params: FeatureParams) -> float:

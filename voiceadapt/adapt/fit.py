@@ -24,6 +24,7 @@ from voiceadapt.audio.io import AudioSource
 from voiceadapt.models import alignment
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
+from voiceadapt.models.vocoders import resolve_vocoder
 from voiceadapt.text import normalize, phonemize
 from voiceadapt.text.symbols import WORD_BOUNDARY
 
@@ -47,6 +48,8 @@ class FitConfig:
     heldout_fraction: float = 0.1
     eval_every: int = 5
     seed: int = 0
+    wavenet: bool | None = None  # fit through the WaveNet's loss too; None: when the model's
+    # recommended vocoder is the WaveNet (a Griffin-Lim model only needs its acoustic model)
 
 
 @dataclass(frozen=True)
@@ -105,14 +108,20 @@ def _batch(clips: list[Clip]) -> dict[str, torch.Tensor]:
             "lens": torch.tensor([len(c.audio.samples) for c in clips]), "f0": hz}
 
 
+def uses_wavenet(model: Backbone, cfg: FitConfig) -> bool:
+    return cfg.wavenet if cfg.wavenet is not None else resolve_vocoder(model, "auto") == "wavenet"
+
+
 def generator_loss(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Tensor,
-                   segment: int, generator: torch.Generator) -> torch.Tensor:
+                   segment: int, generator: torch.Generator, wavenet: bool = True) -> torch.Tensor:
     """Acoustic (with alignment) + WaveNet losses of every clip under embedding g (S,)."""
     b = batch["ids"].shape[0]
     gb = g[None].expand(b, -1)
     hop = model.features.hop_length
     losses = L.acoustic_losses(model, batch["ids"], batch["text_lens"], batch["audio"],
                                batch["lens"] // hop + 1, batch["f0"], gb)
+    if not wavenet:
+        return losses["total"]
     segs, ctx = L.cut_segments(batch["audio"], batch["lens"], model.features, segment, generator)
     return losses["total"] + L.wavenet_loss(model, segs, ctx, gb)
 
@@ -184,7 +193,7 @@ def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str
         for p in model.parameters():
             p.requires_grad_(False)
         for step in range(1, cfg.steps + 1):
-            loss = generator_loss(model, batch, g, cfg.segment, gen)
+            loss = generator_loss(model, batch, g, cfg.segment, gen, uses_wavenet(model, cfg))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -230,6 +239,9 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
         share = sum(trainable[n].numel() for n in names) / sum(p.numel() for p in work.parameters())
         assert share <= PATCH_LIMIT, f"patch is {share:.1%} of the parameters"
         trainable = {n: p for n, p in trainable.items() if n in names}
+    wavenet = uses_wavenet(model, cfg)
+    if not wavenet:  # nothing to learn there without its loss, and no delta to store
+        trainable = {n: p for n, p in trainable.items() if not n.startswith("wavenet.")}
     for n, p in work.named_parameters():
         p.requires_grad_(n in trainable)
     g = nn.Parameter(g0.clone())
@@ -241,13 +253,13 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     def held_loss() -> float:
         with torch.no_grad():
             return float(generator_loss(work, held_batch, g, cfg.segment,
-                                        torch.Generator().manual_seed(cfg.seed + 2)))
+                                        torch.Generator().manual_seed(cfg.seed + 2), wavenet))
 
     best = held_loss()
     best_state = {n: p.detach().clone() for n, p in trainable.items()}
     best_g, best_step = g.detach().clone(), 0
     for step in range(1, cfg.steps + 1):
-        loss = generator_loss(work, train_batch, g, cfg.segment, gen)
+        loss = generator_loss(work, train_batch, g, cfg.segment, gen, wavenet)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,5 +1,5 @@
 """Text in, waveform out: sentence by sentence, through the acoustic model and a vocoder
-(the WaveNet, or Griffin-Lim: see :mod:`voiceadapt.inference.vocoders`)."""
+(the WaveNet, or Griffin-Lim: see :mod:`voiceadapt.models.vocoders`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import torch
 
 from voiceadapt.adapt.fit import apply_profile
 from voiceadapt.adapt.profile import ProfileMismatch, VoiceProfile, backbone_fingerprint, load_profile
-from voiceadapt.inference.vocoders import resolve_vocoder, vocode
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load as load_checkpoint
+from voiceadapt.models.vocoders import resolve_vocoder, vocode
 from voiceadapt.text import process
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
