@@ -12,53 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from training.corpus.manifest import read_corpus
+from training.judges import Judges, score
 from training.pack import read_pack
-from voiceadapt.audio import SAMPLE_RATE, FeatureParams
-
-
-def _words(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z' ]", " ", text.lower()).split())
-
-
-class Judges:
-    """pocketsphinx (+ jiwer) and DNSMOS, loaded once."""
-
-    def __init__(self) -> None:
-        from pocketsphinx import Decoder
-        from speechmos import dnsmos
-
-        self._decoder = Decoder(samprate=SAMPLE_RATE)
-        self._dnsmos = dnsmos
-
-    def transcribe(self, wav: np.ndarray) -> str:
-        pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16).tobytes()
-        self._decoder.start_utt()
-        self._decoder.process_raw(pcm, full_utt=True)
-        self._decoder.end_utt()
-        hyp = self._decoder.hyp()
-        return hyp.hypstr if hyp else ""
-
-    def dnsmos(self, wav: np.ndarray) -> float:
-        peak = float(np.abs(wav).max()) or 1.0
-        return float(self._dnsmos.run(wav / peak * 0.9, SAMPLE_RATE)["ovrl_mos"])
-
-
-def score(judges: Judges, refs: list[str], wavs: list[np.ndarray]) -> dict[str, float]:
-    import jiwer
-
-    hyps = [_words(judges.transcribe(w)) for w in wavs]
-    return {
-        "wer": float(jiwer.wer([_words(r) for r in refs], hyps)),
-        "dnsmos_ovrl": float(np.mean([judges.dnsmos(w) for w in wavs])),
-        "examples": [{"ref": _words(r), "hyp": h} for r, h in zip(refs[:3], hyps[:3], strict=False)],
-    }
+from voiceadapt.audio import FeatureParams
 
 
 def main(argv: list[str] | None = None) -> int:
