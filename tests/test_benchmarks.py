@@ -1,0 +1,27 @@
+"""Benchmark arithmetic that must be right for the figures to mean anything."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.benchmarks.adaptation import equal_error_rate, take_seconds
+from training.corpus.manifest import Utterance
+
+
+def test_equal_error_rate_known_cases():
+    targets = np.array([1, 1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    assert equal_error_rate(np.array([9, 8, 7, 3, 2, 1, 0, -1.0]), targets) == 0.0
+    assert equal_error_rate(np.array([-9, -8, -7, 3, 2, 1, 0, -1.0]), targets) == 1.0
+    # one target below one impostor: 1/3 misses vs 1/5 false alarms around the crossing
+    eer = equal_error_rate(np.array([9, 8, 0.5, 3, 0.2, 0.1, 0, -1.0]), targets)
+    assert 0.2 <= eer <= 1 / 3
+    rng = np.random.default_rng(0)
+    noise = equal_error_rate(rng.standard_normal(4000), rng.random(4000) < 0.3)
+    assert noise == pytest.approx(0.5, abs=0.05)
+
+
+def test_take_seconds_takes_whole_clips_until_enough():
+    pool = [Utterance(f"u{i}", "s", "t", "t", "", "", 3.0, "dev") for i in range(5)]
+    assert [u.id for u in take_seconds(pool, 5.0)] == ["u0", "u1"]
+    assert len(take_seconds(pool, 60.0)) == 5  # all there is

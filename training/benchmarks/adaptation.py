@@ -1,0 +1,279 @@
+"""The adaptation benchmark: each mode against seconds of reference audio, on unseen speakers.
+
+For every dev speaker of the corpus (never seen in training) and every amount of reference
+audio (whole clips of the speaker's own sentences, in order, until the amount is reached):
+adapt with each mode, store the profile, and speak ``--sentences`` test sentences that no
+training speaker said and that the dev speaker recorded (those recordings are held out of
+the reference). The judges (``eval`` extra) then measure:
+
+- similarity: resemblyzer cosine between each synthesized utterance and the speaker's
+  enrollment (mean d-vector of its held-out real recordings); ceiling: each real held-out
+  recording against the others (leave-one-out); floor: the unadapted average voice;
+- EER: synthesized utterances scored against every dev speaker's enrollment;
+- WER: pocketsphinx on the synthesized sentences, next to the speaker's own recordings;
+- DNSMOS OVRL; adaptation wall time and peak memory on this machine; bytes stored.
+
+    python -m training.benchmarks.adaptation --corpus data/corpus --out docs/adaptation_benchmark
+
+writes ``<out>.json``, ``<out>.md`` and ``<out>.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.corpus.manifest import Corpus, Utterance, read_corpus
+from training.judges import Judges, speaker_embedding, words
+from voiceadapt import adapt
+from voiceadapt.inference.synthesize import load, synthesize
+from voiceadapt.models.backbone import Backbone
+
+MODES = ("sea-enc", "sea-emb", "sea-all", "patch")
+SECONDS = (5.0, 10.0, 30.0, 60.0)
+
+
+# -- memory: the kernel's peak-RSS counter, reset before each adaptation ------------------
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _reset_peak() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def measured(run: Callable[[], adapt.VoiceProfile]) -> tuple[adapt.VoiceProfile, float, float | None]:
+    """(profile, wall seconds, peak RSS above the starting RSS in MB, None if unmeasurable)."""
+    before = _status_kb("VmRSS")
+    can_measure = _reset_peak()
+    started = time.perf_counter()
+    profile = run()
+    seconds = time.perf_counter() - started
+    peak = (_status_kb("VmHWM") - before) / 1024 if can_measure else None
+    return profile, seconds, peak
+
+
+# -- speaker verification --------------------------------------------------------------------
+def equal_error_rate(scores: np.ndarray, targets: np.ndarray) -> float:
+    """EER of a detector: the rate where false acceptances equal false rejections."""
+    order = np.argsort(-scores)
+    t = targets[order].astype(float)
+    n_target, n_impostor = t.sum(), (1 - t).sum()
+    if n_target == 0 or n_impostor == 0:
+        return float("nan")
+    false_reject = 1 - np.cumsum(t) / n_target  # accept the top k
+    false_accept = np.cumsum(1 - t) / n_impostor
+    i = int(np.argmin(np.abs(false_reject - false_accept)))
+    return float((false_reject[i] + false_accept[i]) / 2)
+
+
+# -- data ------------------------------------------------------------------------------------
+def split_speaker(corpus: Corpus, speaker: str, train_texts: set[str], sentences: int,
+                  ) -> tuple[list[Utterance], list[Utterance]]:
+    """(reference pool, test utterances): tests are sentences no training speaker said."""
+    utts = [u for u in corpus.utterances if u.speaker == speaker]
+    test = [u for u in utts if u.normalized not in train_texts][:sentences]
+    pool = [u for u in utts if u not in test]
+    return pool, test
+
+
+def take_seconds(pool: list[Utterance], seconds: float) -> list[Utterance]:
+    out, total = [], 0.0
+    for u in pool:
+        if total >= seconds:
+            break
+        out.append(u)
+        total += u.duration
+    return out
+
+
+def _bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[float, ...],
+        modes: tuple[str, ...], sentences: int, steps: int, judges: Judges,
+        log: Callable[[str], None] = print) -> dict[str, object]:
+    from voiceadapt.audio import load_audio
+
+    train_texts = {u.normalized for u in corpus.split("train")}
+    cfg = adapt.FitConfig(steps=steps)
+    fitters = {
+        "sea-enc": lambda refs, texts: adapt.adapt_sea_enc(model, refs),
+        "sea-emb": lambda refs, texts: adapt.adapt_sea_emb(model, refs, texts, cfg=cfg),
+        "sea-all": lambda refs, texts: adapt.adapt_sea_all(model, refs, texts, cfg=cfg),
+        "patch": lambda refs, texts: adapt.adapt_patch(model, refs, texts, cfg=cfg),
+    }
+    _warm_up(corpus, speakers[0], modes, model)
+    average = model.speaker_table.weight.mean(0).detach()
+    enroll, real, trials = {}, {}, []  # trials: (speaker, mode, seconds, d-vector)
+    rows = []
+    for spk in speakers:
+        pool, test = split_speaker(corpus, spk, train_texts, sentences)
+        texts = [u.normalized for u in test]
+        real_wavs = [load_audio(corpus.audio_path(u)).samples for u in test]
+        vectors = [judges.dvector(w) for w in real_wavs]
+        enroll[spk] = speaker_embedding(judges, real_wavs)
+        loo = []
+        for i, v in enumerate(vectors):
+            others = np.mean([x for j, x in enumerate(vectors) if j != i], axis=0)
+            loo.append(float(v @ (others / np.linalg.norm(others))))
+        wer, _ = judges.wer(texts, real_wavs)
+        real[spk] = {"similarity": float(np.mean(loo)), "wer": wer,
+                     "dnsmos_ovrl": float(np.mean([judges.dnsmos(w) for w in real_wavs]))}
+        floor = [synthesize(t, embedding=average, model=model)[0] for t in texts]
+        rows.append(_score(judges, spk, "average voice", 0.0, texts, floor, enroll[spk], trials))
+        for amount in seconds:
+            refs_u = take_seconds(pool, amount)
+            refs = [corpus.audio_path(u) for u in refs_u]
+            ref_texts = [u.text for u in refs_u]
+            for mode in modes:
+                profile, wall, peak = measured(functools.partial(fitters[mode], refs, ref_texts))
+                with tempfile.TemporaryDirectory() as tmp:
+                    stored = _bytes(adapt.save_profile(profile, Path(tmp) / "voice"))
+                wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
+                row = _score(judges, spk, mode, amount, texts, wavs, enroll[spk], trials)
+                row.update({"reference_seconds": profile.seconds, "adapt_s": wall,
+                            "peak_mb": peak, "bytes": stored})
+                rows.append(row)
+                log(f"{spk} {mode:8s} {amount:4.0f}s: similarity {row['similarity']:.3f} "
+                    f"WER {row['wer']:.2f} fit {wall:.1f}s")
+    return summarize(rows, real, enroll, trials, modes, seconds)
+
+
+def _warm_up(corpus: Corpus, speaker: str, modes: tuple[str, ...],
+             model: Backbone) -> None:
+    """One tiny unmeasured run per mode first: lazy initializations (phonemizer, caches,
+    allocator) would otherwise land in the first measured adaptation's time and memory."""
+    utt = next(u for u in corpus.utterances if u.speaker == speaker)
+    quick = adapt.FitConfig(steps=1)
+    for mode in modes:
+        if mode == "sea-enc":
+            adapt.adapt_sea_enc(model, [corpus.audio_path(utt)])
+        else:
+            fit = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
+                   "patch": adapt.adapt_patch}[mode]
+            fit(model, [corpus.audio_path(utt)] * 2, [utt.text] * 2, cfg=quick)
+    synthesize("Warm up.", embedding=model.speaker_table.weight[0].detach(), model=model)
+
+
+def _score(judges: Judges, spk: str, mode: str, amount: float, texts: list[str],
+           wavs: list[np.ndarray], enrollment: np.ndarray, trials: list) -> dict[str, object]:
+    vectors = [judges.dvector(w) for w in wavs]
+    trials.extend((spk, mode, amount, v) for v in vectors)
+    wer, hyps = judges.wer(texts, wavs)
+    return {"speaker": spk, "mode": mode, "seconds": amount,
+            "similarity": float(np.mean([v @ enrollment for v in vectors])), "wer": wer,
+            "dnsmos_ovrl": float(np.mean([judges.dnsmos(w) for w in wavs])),
+            "example": {"ref": words(texts[0]), "hyp": hyps[0]}}
+
+
+def summarize(rows: list[dict], real: dict, enroll: dict, trials: list, modes: tuple[str, ...],
+              seconds: tuple[float, ...]) -> dict[str, object]:
+    names = sorted(enroll)
+    matrix = np.stack([enroll[s] for s in names])
+    table = []
+    for mode, amount in [("average voice", 0.0)] + [(m, s) for s in seconds for m in modes]:
+        sel = [r for r in rows if r["mode"] == mode and r["seconds"] == amount]
+        mine = [t for t in trials if t[1] == mode and t[2] == amount]
+        scores = np.concatenate([matrix @ t[3] for t in mine])
+        targets = np.concatenate([np.array([s == t[0] for s in names]) for t in mine])
+        entry = {"mode": mode, "seconds": amount, "eer": equal_error_rate(scores, targets)}
+        for key in ("similarity", "wer", "dnsmos_ovrl", "adapt_s", "peak_mb", "bytes",
+                    "reference_seconds"):
+            values = [r[key] for r in sel if r.get(key) is not None]
+            entry[key] = float(np.mean(values)) if values else None
+        table.append(entry)
+    ceiling = {k: float(np.mean([v[k] for v in real.values()])) for k in ("similarity", "wer",
+                                                                          "dnsmos_ovrl")}
+    return {"speakers": names, "ceiling": ceiling, "table": table, "rows": rows}
+
+
+def markdown(result: dict) -> str:
+    c = result["ceiling"]
+    lines = [f"Dev speakers: {len(result['speakers'])}. Ceiling (the speakers' own held-out "
+             f"recordings): similarity {c['similarity']:.3f}, WER {c['wer']:.2f}, "
+             f"DNSMOS {c['dnsmos_ovrl']:.2f}.", "",
+             "| mode | reference (s) | similarity | EER | WER | DNSMOS | adapt (s) | peak MB | "
+             "bytes stored |", "|---" * 9 + "|"]
+
+    def fmt(v: float | None, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
+    for e in result["table"]:
+        lines.append(f"| {e['mode']} | {fmt(e['reference_seconds'], '.1f')} | "
+                     f"{fmt(e['similarity'], '.3f')} | {fmt(e['eer'], '.1%')} | {fmt(e['wer'], '.2f')} | "
+                     f"{fmt(e['dnsmos_ovrl'], '.2f')} | {fmt(e['adapt_s'], '.2f')} | "
+                     f"{fmt(e['peak_mb'], '.0f')} | {fmt(e['bytes'], ',.0f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    modes = sorted({e["mode"] for e in result["table"]} - {"average voice"}, key=MODES.index)
+    for mode in modes:
+        pts = [(e["seconds"], e["similarity"]) for e in result["table"] if e["mode"] == mode]
+        ax.plot(*zip(*pts, strict=True), marker="o", label=mode)
+    ax.axhline(result["ceiling"]["similarity"], color="black", linestyle="--", label="ceiling")
+    floor = next(e["similarity"] for e in result["table"] if e["mode"] == "average voice")
+    ax.axhline(floor, color="gray", linestyle=":", label="average voice")
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds of reference audio")
+    ax.set_ylabel("speaker similarity (resemblyzer cosine)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="checkpoint (default: the bundled model)")
+    parser.add_argument("--corpus", default="data/corpus")
+    parser.add_argument("--speakers", type=int, default=0, help="first N dev speakers (0: all)")
+    parser.add_argument("--seconds", type=float, nargs="+", default=list(SECONDS))
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--sentences", type=int, default=5, help="test sentences per speaker")
+    parser.add_argument("--steps", type=int, default=adapt.FitConfig.steps)
+    parser.add_argument("--out", required=True, help="path prefix for .json, .md and .png")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    model = load(args.model)
+    corpus = read_corpus(args.corpus)
+    speakers = sorted({u.speaker for u in corpus.split("dev")})
+    speakers = speakers[: args.speakers] if args.speakers else speakers
+    result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
+                 args.steps, Judges())
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
+    out.with_suffix(".md").write_text(markdown(result))
+    plot(result, out.with_suffix(".png"))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
