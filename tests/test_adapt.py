@@ -178,6 +178,28 @@ def test_griffin_lim_model_fits_without_the_wavenet(dev_clips):
     assert any(n.startswith("acoustic.") for n in changed)
 
 
+def test_long_references_are_sampled_whole_clips_within_the_step_budget():
+    import numpy as np
+
+    from voiceadapt.adapt.fit import Clip, sample_batch
+    from voiceadapt.audio import Audio
+
+    def clip(seconds: float, n: int) -> Clip:
+        samples = np.zeros(int(seconds * 16_000), dtype=np.float32)
+        return Clip(Audio(samples, 16_000, 16_000, seconds, seconds), torch.arange(n), torch.zeros(4))
+
+    clips = [clip(3.0, n) for n in range(3, 23)]  # 60 s of reference
+    gen = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(20):
+        batch = sample_batch(clips, 12.0, gen)
+        assert batch["audio"].shape[0] == 4 and int(batch["lens"].sum()) == 4 * 48_000
+        seen.update(int(n) for n in batch["text_lens"])
+    assert len(seen) > 10  # different clips on different steps
+    assert sample_batch(clips[:3], 12.0, gen)["audio"].shape[0] == 3  # short: all of it
+    assert sample_batch([clip(20.0, 5)], 12.0, gen)["audio"].shape[0] == 1  # never empty
+
+
 def test_one_clip_is_split_with_the_aligner(dev_clips):
     from voiceadapt.adapt.fit import prepare_clips, split_heldout
 

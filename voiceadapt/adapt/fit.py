@@ -48,6 +48,8 @@ class FitConfig:
     heldout_fraction: float = 0.1
     eval_every: int = 5
     seed: int = 0
+    batch_seconds: float = 12.0  # audio per step: longer references are sampled, whole clips
+    # at a time, so a step costs the same for 30 s or 5 min of reference
     wavenet: bool | None = None  # fit through the WaveNet's loss too; None: when the model's
     # recommended vocoder is the WaveNet (a Griffin-Lim model only needs its acoustic model)
 
@@ -110,6 +112,22 @@ def _batch(clips: list[Clip]) -> dict[str, torch.Tensor]:
 
 def uses_wavenet(model: Backbone, cfg: FitConfig) -> bool:
     return cfg.wavenet if cfg.wavenet is not None else resolve_vocoder(model, "auto") == "wavenet"
+
+
+def sample_batch(clips: list[Clip], seconds: float, generator: torch.Generator,
+                 ) -> dict[str, torch.Tensor]:
+    """All clips if they fit in ``seconds``, else a random run of whole clips that does
+    (at least one)."""
+    if sum(c.audio.seconds for c in clips) <= seconds:
+        return _batch(clips)
+    order = torch.randperm(len(clips), generator=generator).tolist()
+    chosen, total = [], 0.0
+    for i in order:
+        if chosen and total + clips[i].audio.seconds > seconds:
+            continue
+        chosen.append(clips[i])
+        total += clips[i].audio.seconds
+    return _batch(chosen)
 
 
 def generator_loss(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Tensor,
@@ -186,13 +204,13 @@ def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str
     g = nn.Parameter(embedding_from_clips(model, [c.audio for c in clips]).clone())
     opt = torch.optim.Adam([g], lr=cfg.lr_embedding)
     gen = torch.Generator().manual_seed(cfg.seed)
-    batch = _batch(clips)
     flags = [p.requires_grad for p in model.parameters()]
     model.eval()
     try:
         for p in model.parameters():
             p.requires_grad_(False)
         for step in range(1, cfg.steps + 1):
+            batch = sample_batch(clips, cfg.batch_seconds, gen)
             loss = generator_loss(model, batch, g, cfg.segment, gen, uses_wavenet(model, cfg))
             opt.zero_grad()
             loss.backward()
@@ -247,7 +265,7 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     g = nn.Parameter(g0.clone())
     opt = torch.optim.Adam([{"params": list(trainable.values()), "lr": cfg.lr_weights},
                             {"params": [g], "lr": cfg.lr_embedding}])
-    train_batch, held_batch = _batch(train), _batch(held)
+    held_batch = _batch(held)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
 
     def held_loss() -> float:
@@ -259,7 +277,8 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     best_state = {n: p.detach().clone() for n, p in trainable.items()}
     best_g, best_step = g.detach().clone(), 0
     for step in range(1, cfg.steps + 1):
-        loss = generator_loss(work, train_batch, g, cfg.segment, gen, wavenet)
+        loss = generator_loss(work, sample_batch(train, cfg.batch_seconds, gen), g, cfg.segment,
+                              gen, wavenet)
         opt.zero_grad()
         loss.backward()
         opt.step()
