@@ -252,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint (default: the bundled model)")
     parser.add_argument("--corpus", default="data/corpus")
-    parser.add_argument("--speakers", type=int, default=0, help="first N dev speakers (0: all)")
+    parser.add_argument("--speakers", type=int, default=0,
+                        help="N dev speakers spread over the sorted list, so over the base voices "
+                        "(0: all)")
     parser.add_argument("--seconds", type=float, nargs="+", default=list(SECONDS))
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--sentences", type=int, default=5, help="test sentences per speaker")
@@ -263,7 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     model = load(args.model)
     corpus = read_corpus(args.corpus)
     speakers = sorted({u.speaker for u in corpus.split("dev")})
-    speakers = speakers[: args.speakers] if args.speakers else speakers
+    if 0 < args.speakers < len(speakers):
+        step = len(speakers) / args.speakers
+        speakers = [speakers[int(i * step)] for i in range(args.speakers)]
     result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
                  args.steps, Judges())
     out = Path(args.out)
