@@ -116,7 +116,7 @@ def uses_wavenet(model: Backbone, cfg: FitConfig) -> bool:
 
 def sample_batch(clips: list[Clip], seconds: float, generator: torch.Generator,
                  ) -> dict[str, torch.Tensor]:
-    """All clips if they fit in ``seconds``, else a random run of whole clips that does
+    """All clips if they fit in ``seconds``, else a random set of whole clips that does
     (at least one)."""
     if sum(c.audio.seconds for c in clips) <= seconds:
         return _batch(clips)
