@@ -45,3 +45,9 @@ def test_vocoder_choice_reaches_synthesize(tmp_path):
     wn, _ = voiceadapt.synthesize("Hello there.", "anna", model=model, vocoder="wavenet")
     assert rate == 16_000 and gl.dtype == np.float32
     assert np.array_equal(gl, auto) and len(gl) == len(wn) and not np.array_equal(gl, wn)
+
+
+def test_mel_normalization_round_trips():
+    stats = compact_backbone(speakers=("anna",)).stats
+    mel = torch.randn(len(stats.mel_mean), 9) * 3 - 6
+    assert torch.allclose(stats.denormalize_mel(stats.normalize_mel(mel)), mel, atol=1e-5)

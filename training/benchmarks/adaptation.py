@@ -35,6 +35,7 @@ import torch
 from training.corpus.manifest import Corpus, Utterance, read_corpus
 from training.judges import Judges, speaker_embedding, words
 from voiceadapt import adapt
+from voiceadapt.audio import load_audio
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
 
@@ -111,16 +112,8 @@ def _bytes(folder: Path) -> int:
 def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[float, ...],
         modes: tuple[str, ...], sentences: int, steps: int, judges: Judges,
         log: Callable[[str], None] = print) -> dict[str, object]:
-    from voiceadapt.audio import load_audio
-
     train_texts = {u.normalized for u in corpus.split("train")}
     cfg = adapt.FitConfig(steps=steps)
-    fitters = {
-        "sea-enc": lambda refs, texts: adapt.adapt_sea_enc(model, refs),
-        "sea-emb": lambda refs, texts: adapt.adapt_sea_emb(model, refs, texts, cfg=cfg),
-        "sea-all": lambda refs, texts: adapt.adapt_sea_all(model, refs, texts, cfg=cfg),
-        "patch": lambda refs, texts: adapt.adapt_patch(model, refs, texts, cfg=cfg),
-    }
     _warm_up(corpus, speakers[0], modes, model)
     average = model.speaker_table.weight.mean(0).detach()
     enroll, real, trials = {}, {}, []  # trials: (speaker, mode, seconds, d-vector)
@@ -145,7 +138,8 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
             refs = [corpus.audio_path(u) for u in refs_u]
             ref_texts = [u.text for u in refs_u]
             for mode in modes:
-                profile, wall, peak = measured(functools.partial(fitters[mode], refs, ref_texts))
+                profile, wall, peak = measured(functools.partial(fit, model, mode, refs, ref_texts,
+                                                                 cfg))
                 with tempfile.TemporaryDirectory() as tmp:
                     stored = _bytes(adapt.save_profile(profile, Path(tmp) / "voice"))
                 wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
@@ -158,19 +152,22 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
     return summarize(rows, real, enroll, trials, modes, seconds)
 
 
+def fit(model: Backbone, mode: str, refs: list, texts: list[str], cfg: adapt.FitConfig,
+        ) -> adapt.VoiceProfile:
+    if mode == "sea-enc":
+        return adapt.adapt_sea_enc(model, refs)
+    fitter = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
+              "patch": adapt.adapt_patch}[mode]
+    return fitter(model, refs, texts, cfg=cfg)
+
+
 def _warm_up(corpus: Corpus, speaker: str, modes: tuple[str, ...],
              model: Backbone) -> None:
     """One tiny unmeasured run per mode first: lazy initializations (phonemizer, caches,
     allocator) would otherwise land in the first measured adaptation's time and memory."""
     utt = next(u for u in corpus.utterances if u.speaker == speaker)
-    quick = adapt.FitConfig(steps=1)
     for mode in modes:
-        if mode == "sea-enc":
-            adapt.adapt_sea_enc(model, [corpus.audio_path(utt)])
-        else:
-            fit = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
-                   "patch": adapt.adapt_patch}[mode]
-            fit(model, [corpus.audio_path(utt)] * 2, [utt.text] * 2, cfg=quick)
+        fit(model, mode, [corpus.audio_path(utt)] * 2, [utt.text] * 2, adapt.FitConfig(steps=1))
     synthesize("Warm up.", embedding=model.speaker_table.weight[0].detach(), model=model)
 
 

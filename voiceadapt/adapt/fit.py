@@ -204,6 +204,7 @@ def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str
     g = nn.Parameter(embedding_from_clips(model, [c.audio for c in clips]).clone())
     opt = torch.optim.Adam([g], lr=cfg.lr_embedding)
     gen = torch.Generator().manual_seed(cfg.seed)
+    wavenet = uses_wavenet(model, cfg)
     flags = [p.requires_grad for p in model.parameters()]
     model.eval()
     try:
@@ -211,7 +212,7 @@ def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str
             p.requires_grad_(False)
         for step in range(1, cfg.steps + 1):
             batch = sample_batch(clips, cfg.batch_seconds, gen)
-            loss = generator_loss(model, batch, g, cfg.segment, gen, uses_wavenet(model, cfg))
+            loss = generator_loss(model, batch, g, cfg.segment, gen, wavenet)
             opt.zero_grad()
             loss.backward()
             opt.step()

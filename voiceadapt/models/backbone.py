@@ -79,11 +79,20 @@ class NormStats:
         return cls(mel_mean=tuple(data["mel_mean"]), mel_std=tuple(data["mel_std"]),  # type: ignore[arg-type]
                    logf0_mean=float(data["logf0_mean"]), logf0_std=float(data["logf0_std"]))  # type: ignore[arg-type]
 
-    def normalize_mel(self, mel: torch.Tensor) -> torch.Tensor:
-        """(..., M, T) log-mel -> zero-mean unit-variance per channel."""
+    def _mel_moments(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = torch.tensor(self.mel_mean, device=mel.device, dtype=mel.dtype)[:, None]
         std = torch.tensor(self.mel_std, device=mel.device, dtype=mel.dtype)[:, None]
+        return mean, std
+
+    def normalize_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """(..., M, T) log-mel -> zero-mean unit-variance per channel."""
+        mean, std = self._mel_moments(mel)
         return (mel - mean) / std
+
+    def denormalize_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`normalize_mel`."""
+        mean, std = self._mel_moments(mel)
+        return mel * std + mean
 
     def normalize_f0(self, f0_hz: torch.Tensor) -> torch.Tensor:
         """Hz -> normalized log-F0; unvoiced (0 Hz) stays 0."""

@@ -56,19 +56,12 @@ def griffin_lim(log_mel: torch.Tensor, params: FeatureParams, n_iter: int = GRIF
     return torch.nn.functional.pad(wav, (0, params.hop_length)).clamp(-1.0, 1.0)
 
 
-def denormalize_mel(model: Backbone, mel: torch.Tensor) -> torch.Tensor:
-    """The acoustic model's normalized log-mel -> natural-log mel."""
-    mean = torch.tensor(model.stats.mel_mean, device=mel.device)[:, None]
-    std = torch.tensor(model.stats.mel_std, device=mel.device)[:, None]
-    return mel * std + mean
-
-
 @torch.no_grad()
 def vocode(model: Backbone, mel: torch.Tensor, g: torch.Tensor, vocoder: str,
            generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
     """(B, M, T) normalized mels + (B, S) speaker embeddings -> (B, T * hop) waveforms."""
     vocoder = resolve_vocoder(model, vocoder)
     if vocoder == "griffin-lim":
-        return griffin_lim(denormalize_mel(model, mel), model.features)
+        return griffin_lim(model.stats.denormalize_mel(mel), model.features)
     classes, _ = generate(model.wavenet, mel, g, temperature=temperature, generator=generator)
     return mu_law_decode(classes, model.cfg.wavenet.n_classes)
