@@ -36,6 +36,7 @@ from training.corpus.manifest import Corpus, Utterance, read_corpus
 from training.judges import Judges, speaker_embedding, words
 from voiceadapt import adapt
 from voiceadapt.audio import load_audio
+from voiceadapt.files import atomic_write_text
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
 
@@ -111,45 +112,84 @@ def _bytes(folder: Path) -> int:
 # -- the benchmark ---------------------------------------------------------------------------
 def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[float, ...],
         modes: tuple[str, ...], sentences: int, steps: int, judges: Judges,
-        log: Callable[[str], None] = print) -> dict[str, object]:
+        log: Callable[[str], None] = print, parts: Path | None = None) -> dict[str, object]:
+    """Benchmark every speaker. With ``parts``, each finished speaker's results are kept
+    there as JSON, and a rerun (same arguments) skips those speakers: resumable."""
     train_texts = {u.normalized for u in corpus.split("train")}
     cfg = adapt.FitConfig(steps=steps)
-    _warm_up(corpus, speakers[0], modes, model)
-    average = model.speaker_table.weight.mean(0).detach()
-    enroll, real, trials = {}, {}, []  # trials: (speaker, mode, seconds, d-vector)
-    rows = []
+    warm = False
+    settings = {"seconds": list(seconds), "modes": list(modes), "sentences": sentences,
+                "steps": steps, "backbone": adapt.backbone_fingerprint(model)}
+    enroll, real, trials, rows = {}, {}, [], []  # trials: (speaker, mode, seconds, d-vector)
     for spk in speakers:
-        pool, test = split_speaker(corpus, spk, train_texts, sentences)
-        texts = [u.normalized for u in test]
-        real_wavs = [load_audio(corpus.audio_path(u)).samples for u in test]
-        vectors = [judges.dvector(w) for w in real_wavs]
-        enroll[spk] = speaker_embedding(judges, real_wavs)
-        loo = []
-        for i, v in enumerate(vectors):
-            others = np.mean([x for j, x in enumerate(vectors) if j != i], axis=0)
-            loo.append(float(v @ (others / np.linalg.norm(others))))
-        wer, _ = judges.wer(texts, real_wavs)
-        real[spk] = {"similarity": float(np.mean(loo)), "wer": wer,
-                     "dnsmos_ovrl": float(np.mean([judges.dnsmos(w) for w in real_wavs]))}
-        floor = [synthesize(t, embedding=average, model=model)[0] for t in texts]
-        rows.append(_score(judges, spk, "average voice", 0.0, texts, floor, enroll[spk], trials))
-        for amount in seconds:
-            refs_u = take_seconds(pool, amount)
-            refs = [corpus.audio_path(u) for u in refs_u]
-            ref_texts = [u.text for u in refs_u]
-            for mode in modes:
-                profile, wall, peak = measured(functools.partial(fit, model, mode, refs, ref_texts,
-                                                                 cfg))
-                with tempfile.TemporaryDirectory() as tmp:
-                    stored = _bytes(adapt.save_profile(profile, Path(tmp) / "voice"))
-                wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
-                row = _score(judges, spk, mode, amount, texts, wavs, enroll[spk], trials)
-                row.update({"reference_seconds": profile.seconds, "adapt_s": wall,
-                            "peak_mb": peak, "bytes": stored})
-                rows.append(row)
-                log(f"{spk} {mode:8s} {amount:4.0f}s: similarity {row['similarity']:.3f} "
-                    f"WER {row['wer']:.2f} fit {wall:.1f}s")
+        part_file = parts / f"{spk}.json" if parts is not None else None
+        part = _kept(part_file, settings)
+        if part is not None:
+            log(f"{spk}: kept from {part_file}")
+        else:
+            if not warm:
+                _warm_up(corpus, speakers[0], modes, model)
+                warm = True
+            part = _run_speaker(model, corpus, spk, train_texts, seconds, modes, sentences, cfg,
+                                judges, log)
+            part["settings"] = settings
+            if part_file is not None:
+                part_file.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(part_file, json.dumps(part, default=float))
+        enroll[spk] = np.asarray(part["enroll"], dtype=np.float32)
+        real[spk] = part["real"]
+        rows.extend(part["rows"])
+        trials.extend((t[0], t[1], t[2], np.asarray(t[3], dtype=np.float32))
+                      for t in part["trials"])
     return summarize(rows, real, enroll, trials, modes, seconds)
+
+
+def _kept(part_file: Path | None, settings: dict) -> dict | None:
+    """A speaker's results from an earlier run with the same settings, or None."""
+    if part_file is None or not part_file.exists():
+        return None
+    part = json.loads(part_file.read_text())
+    return part if part.get("settings") == settings else None
+
+
+def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str],
+                 seconds: tuple[float, ...], modes: tuple[str, ...], sentences: int,
+                 cfg: adapt.FitConfig, judges: Judges, log: Callable[[str], None]) -> dict:
+    average = model.speaker_table.weight.mean(0).detach()
+    trials: list = []
+    rows = []
+    pool, test = split_speaker(corpus, spk, train_texts, sentences)
+    texts = [u.normalized for u in test]
+    real_wavs = [load_audio(corpus.audio_path(u)).samples for u in test]
+    vectors = [judges.dvector(w) for w in real_wavs]
+    enroll = speaker_embedding(judges, real_wavs)
+    loo = []
+    for i, v in enumerate(vectors):
+        others = np.mean([x for j, x in enumerate(vectors) if j != i], axis=0)
+        loo.append(float(v @ (others / np.linalg.norm(others))))
+    wer, _ = judges.wer(texts, real_wavs)
+    real = {"similarity": float(np.mean(loo)), "wer": wer,
+            "dnsmos_ovrl": float(np.mean([judges.dnsmos(w) for w in real_wavs]))}
+    floor = [synthesize(t, embedding=average, model=model)[0] for t in texts]
+    rows.append(_score(judges, spk, "average voice", 0.0, texts, floor, enroll, trials))
+    for amount in seconds:
+        refs_u = take_seconds(pool, amount)
+        refs = [corpus.audio_path(u) for u in refs_u]
+        ref_texts = [u.text for u in refs_u]
+        for mode in modes:
+            profile, wall, peak = measured(functools.partial(fit, model, mode, refs, ref_texts,
+                                                             cfg))
+            with tempfile.TemporaryDirectory() as tmp:
+                stored = _bytes(adapt.save_profile(profile, Path(tmp) / "voice"))
+            wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
+            row = _score(judges, spk, mode, amount, texts, wavs, enroll, trials)
+            row.update({"reference_seconds": profile.seconds, "adapt_s": wall,
+                        "peak_mb": peak, "bytes": stored})
+            rows.append(row)
+            log(f"{spk} {mode:8s} {amount:4.0f}s: similarity {row['similarity']:.3f} "
+                f"WER {row['wer']:.2f} fit {wall:.1f}s")
+    return {"enroll": enroll.tolist(), "real": real, "rows": rows,
+            "trials": [(t[0], t[1], t[2], np.asarray(t[3]).tolist()) for t in trials]}
 
 
 def fit(model: Backbone, mode: str, refs: list, texts: list[str], cfg: adapt.FitConfig,
@@ -257,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences", type=int, default=5, help="test sentences per speaker")
     parser.add_argument("--steps", type=int, default=adapt.FitConfig.steps)
     parser.add_argument("--out", required=True, help="path prefix for .json, .md and .png")
+    parser.add_argument("--parts", help="where finished speakers are kept so a rerun resumes "
+                        "(default: OUT.parts/; delete it to start over)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     model = load(args.model)
@@ -265,9 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     if 0 < args.speakers < len(speakers):
         step = len(speakers) / args.speakers
         speakers = [speakers[int(i * step)] for i in range(args.speakers)]
-    result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
-                 args.steps, Judges())
     out = Path(args.out)
+    parts = Path(args.parts) if args.parts else out.parent / f"{out.name}.parts"
+    result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
+                 args.steps, Judges(), parts=parts)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
     out.with_suffix(".md").write_text(markdown(result))
