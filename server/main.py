@@ -1,17 +1,58 @@
-"""The FastAPI application. ``create_app`` is the factory uvicorn and the tests use."""
+"""The FastAPI application. ``create_app`` is the factory uvicorn and the tests use.
+
+The model is loaded once, in the lifespan; the job runner starts and stops with the app.
+"""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
-from server.routes import frontend, health
+from server import auth, logs
+from server.jobs import make_runner
+from server.routes import frontend, health, jobs, openai_compat, tts, voices
+from server.service import Service
 from server.settings import Settings
+from voiceadapt.models.backbone import Backbone
+
+STATIC = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    app = FastAPI(title="voiceadapt", version="0.1.0",
-                  description="Few-shot speaker-adaptive text-to-speech.")
-    app.state.settings = settings or Settings()
-    app.include_router(health.router)
-    app.include_router(frontend.router)
+def create_app(settings: Settings | None = None, model: Backbone | None = None) -> FastAPI:
+    """The app. ``model``: an already loaded backbone (tests share one); default: load
+    ``settings.model`` or the bundled model at start-up."""
+    settings = settings or Settings()
+    logs.configure(settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        service = Service.create(settings, model)
+        if settings.bootstrap_api_key is not None:
+            auth.create_key(service.db, "bootstrap", settings.bootstrap_api_key.get_secret_value())
+        service.runner = make_runner(service)
+        service.runner.start()
+        app.state.service = service
+        try:
+            yield
+        finally:
+            app.state.service = None
+            service.runner.stop()
+            service.close()
+
+    app = FastAPI(title="voiceadapt", version="0.1.0", lifespan=lifespan,
+                  description="Few-shot speaker-adaptive text-to-speech: make a voice from a "
+                              "few seconds of audio, then speak any text in it.")
+    app.state.settings = settings
+    app.state.service = None
+    app.add_middleware(logs.RequestLog)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["*"], allow_headers=["*"])
+    for module in (health, voices, jobs, tts, openai_compat, frontend):
+        app.include_router(module.router)
+    app.mount("/", StaticFiles(directory=STATIC, html=True), name="demo")
     return app

@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VOICEADAPT_", env_file=".env", extra="ignore")
 
+    # model and storage
+    model: str | None = Field(None, description="checkpoint path; empty: the bundled model")
+    data_dir: Path = Field(Path("data/service"), description="voices' audio and profiles")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; empty: SQLite in data_dir")
+
+    # jobs
+    job_backend: Literal["local", "celery"] = "local"
+    local_workers: int = Field(1, ge=0, description="in-process adaptation threads (0: none)")
+    redis_url: str = "redis://localhost:6379/0"
+    adapt_steps: int = Field(60, ge=1, description="optimizer steps per adaptation stage")
+    max_job_attempts: int = Field(2, ge=1, description="runs a job gets across restarts")
+
+    # security and limits
+    bootstrap_api_key: SecretStr | None = Field(
+        None, description="an API key registered (hashed) at start-up, e.g. for docker-compose")
+    cors_origins: list[str] = Field(default_factory=list)
     max_upload_bytes: int = 20 * 1024 * 1024
     max_clip_seconds: float = 300.0
+    max_voice_seconds: float = 300.0
+    max_clips: int = 20
     min_speech_seconds: float = 1.0
     max_text_chars: int = 5000
+    max_jobs_per_key: int = 2
+
+    # logs
+    log_json: bool = True
+
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'voiceadapt.db'}"

@@ -1,0 +1,56 @@
+"""Scale-out: the same jobs on Celery workers over Redis (``VOICEADAPT_JOB_BACKEND=celery``).
+
+Start a worker with ``voiceadapt worker``. Each worker process loads the model once.
+Messages are acknowledged after the job ends, so a worker that dies mid-job gets its job
+redelivered; the job table decides whether it still runs (``claim``).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from celery import Celery
+
+from server.jobs.execute import recover, run_job
+from server.service import Service
+from server.settings import Settings
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("voiceadapt", broker=settings.redis_url)
+    app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True,
+                    worker_prefetch_multiplier=1, task_default_queue="voiceadapt-adapt",
+                    broker_connection_retry_on_startup=True)
+    return app
+
+
+celery = make_celery(Settings())
+
+
+@functools.cache
+def _worker_service() -> Service:
+    return Service.create(Settings())
+
+
+@celery.task(name="voiceadapt.adapt", bind=True)
+def adapt_task(self, job_id: str) -> str:  # noqa: ANN001 - celery's bound task
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    return run_job(_worker_service(), job_id, redelivered=redelivered)
+
+
+class CeleryRunner:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.app = make_celery(service.settings)
+
+    def start(self) -> None:
+        # Jobs "running" belong to live workers (or come back by redelivery); queued ones
+        # are sent again, which is harmless: only one claim of a job succeeds.
+        for job_id in recover(self.service, running_interrupted=False):
+            self.submit(job_id)
+
+    def submit(self, job_id: str) -> None:
+        self.app.send_task("voiceadapt.adapt", args=[job_id])
+
+    def stop(self, timeout: float = 5.0) -> None:
+        pass

@@ -1,0 +1,124 @@
+"""Running one adaptation job, the same code in the API's threads and in Celery workers.
+
+The job row is the truth: progress is written to it each step, cancellation is read from
+it between steps, and its final state says what happened (never left "running" on error).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import select
+
+from server.db import Job, Voice, now
+from server.service import Service
+from voiceadapt import adapt
+
+log = logging.getLogger("voiceadapt.jobs")
+FITTERS = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
+           "patch": adapt.adapt_patch}
+ADAPT_MODES = tuple(FITTERS)
+
+
+def claim(service: Service, job_id: str, redelivered: bool = False) -> bool:
+    """Move a queued job to running; False if it is gone, cancelled or already taken.
+    ``redelivered``: the broker handed back a job whose worker died, so "running" means
+    interrupted; it runs again while it has attempts left."""
+    with service.db.session() as s:
+        job = s.get(Job, job_id, with_for_update=True)
+        if job is None:
+            return False
+        if redelivered and job.state == "running":
+            if job.attempts >= service.settings.max_job_attempts:
+                job.state, job.finished_at = "failed", now()
+                job.error = "its worker stopped while running it (no attempts left)"
+                return False
+        elif job.state != "queued":
+            return False
+        if job.cancel_requested:
+            job.state, job.finished_at = "cancelled", now()
+            return False
+        job.state, job.started_at, job.attempts = "running", now(), job.attempts + 1
+        job.error = None
+        return True
+
+
+def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
+    """Run a queued job to its end; returns the final state."""
+    if not claim(service, job_id, redelivered):
+        with service.db.session() as s:
+            job = s.get(Job, job_id)
+            return job.state if job else "missing"
+    started = time.perf_counter()
+    with service.db.session() as s:
+        job = s.get(Job, job_id)
+        voice = s.get(Voice, job.voice_id)
+        mode, voice_id, transcripts = job.mode, job.voice_id, list(voice.transcripts) if voice else []
+    last_write = [0.0]
+
+    def progress(p: adapt.Progress) -> None:
+        t = time.perf_counter()
+        if t - last_write[0] < 0.2 and p.step not in (0, p.steps - 1):
+            return  # the table is for people watching: a few updates a second is plenty
+        last_write[0] = t
+        with service.db.session() as s:
+            s.query(Job).filter(Job.id == job_id).update(
+                {"stage": p.stage, "step": p.step + 1, "steps": p.steps, "loss": p.loss,
+                 "heldout_loss": p.heldout_loss})
+
+    def cancelled() -> bool:
+        with service.db.session() as s:
+            return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+    try:
+        if voice is None:
+            raise LookupError("the voice was deleted")
+        clips = service.storage.clip_paths(voice_id)
+        cfg = adapt.FitConfig(steps=service.settings.adapt_steps)
+        profile = FITTERS[mode](service.model, clips, transcripts, cfg=cfg, name=voice.name,
+                                progress=progress, cancel=cancelled,
+                                limits=service.audio_limits())
+        with service.db.session() as s:
+            voice_row = s.get(Voice, voice_id, with_for_update=True)
+            if voice_row is None:
+                raise LookupError("the voice was deleted while it was being adapted")
+            service.storage.save_profile(voice_id, profile)
+            voice_row.mode, voice_row.updated_at = mode, now()
+            _finish(s, job_id, "succeeded")
+        service.forget_voice(voice_id)
+        state = "succeeded"
+    except adapt.Cancelled:
+        with service.db.session() as s:
+            _finish(s, job_id, "cancelled")
+        state = "cancelled"
+    except Exception as exc:  # the job records why; the worker goes on
+        log.exception("job %s failed", job_id)
+        with service.db.session() as s:
+            _finish(s, job_id, "failed", f"{type(exc).__name__}: {exc}")
+        state = "failed"
+    log.info("job %s %s in %.1f s", job_id, state, time.perf_counter() - started,
+             extra={"job_id": job_id, "mode": mode, "state": state})
+    return state
+
+
+def _finish(s, job_id: str, state: str, error: str | None = None) -> None:  # noqa: ANN001
+    job = s.get(Job, job_id)
+    job.state, job.finished_at, job.error = state, now(), error
+
+
+def recover(service: Service, running_interrupted: bool = True) -> list[str]:
+    """After a restart: with ``running_interrupted`` (the in-process runner, whose jobs died
+    with the process), a job left "running" is queued again while it has attempts left, else
+    failed with the reason. Returns the queued job ids, oldest first."""
+    with service.db.session() as s:
+        interrupted = s.scalars(select(Job).where(Job.state == "running")) \
+            if running_interrupted else []
+        for job in interrupted:
+            if job.attempts < service.settings.max_job_attempts and not job.cancel_requested:
+                job.state, job.error = "queued", "interrupted by a restart; queued again"
+            else:
+                job.state, job.finished_at = "failed", now()
+                job.error = "interrupted by a restart (no attempts left)"
+        return list(s.scalars(select(Job.id).where(Job.state == "queued")
+                              .order_by(Job.created_at)))

@@ -1,0 +1,124 @@
+"""Voices: create from reference clips (SEA-ENC at once), list, show, delete, adapt."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import torch
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, select
+
+from server.db import ACTIVE_STATES, Job, Voice, new_id, now
+from server.deps import OwnerDep, ServiceDep
+from server.schemas import AdaptIn, JobOut, VoiceOut
+from server.service import Service
+from server.uploads import check_transcripts, read_clips
+from voiceadapt.adapt import VoiceProfile
+from voiceadapt.adapt.sea_enc import embedding_from_clips
+from voiceadapt.audio import Audio
+
+router = APIRouter(prefix="/v1/voices", tags=["voices"])
+Mode = Literal["sea-enc", "sea-emb", "sea-all", "patch"]
+
+
+def owned_voice(service: Service, owner: str, voice_id: str) -> Voice:
+    """The voice, or 404 when it does not exist or belongs to another key (the same answer,
+    so a key cannot probe for other keys' voices)."""
+    with service.db.session() as s:
+        voice = s.get(Voice, voice_id)
+    if voice is None or voice.owner != owner:
+        raise HTTPException(404, f"no voice {voice_id!r}")
+    return voice
+
+
+def queue_job(service: Service, owner: str, voice: Voice, mode: str) -> Job:
+    with service.db.session() as s:
+        active = s.scalar(select(func.count()).select_from(Job).where(
+            Job.owner == owner, Job.state.in_(ACTIVE_STATES)))
+        if active >= service.settings.max_jobs_per_key:
+            raise HTTPException(429, f"{active} adaptation jobs are already queued or running "
+                                     f"for this key; the limit is {service.settings.max_jobs_per_key}")
+        if mode != "sea-enc" and any(t is None for t in voice.transcripts):
+            raise HTTPException(422, f"{mode} fits the voice on what was said: this voice has "
+                                     "clips without transcripts (sea-enc needs none)")
+        job = Job(id=new_id("job"), owner=owner, voice_id=voice.id, mode=mode, state="queued",
+                  steps=service.settings.adapt_steps)
+        s.add(job)
+    service.runner.submit(job.id)
+    return job
+
+
+async def store_voice(service: Service, owner: str, name: str, clips: list[Audio],
+                      transcripts: list[str | None], g: torch.Tensor) -> Voice:
+    """Keep a new SEA-ENC voice: its clips and profile on disk, then its row."""
+    seconds = round(sum(c.seconds for c in clips), 3)
+    profile = VoiceProfile(mode="sea-enc", embedding=g.cpu(), backbone=service.fingerprint,
+                           seconds=seconds, name=name)
+    voice_id = new_id("voice")
+    rate = service.model.features.sample_rate
+    await run_in_threadpool(service.storage.create_voice, voice_id, [c.samples for c in clips],
+                            rate, profile)
+    voice = Voice(id=voice_id, owner=owner, name=name, mode="sea-enc", clips=len(clips),
+                  seconds=seconds, transcripts=transcripts, created_at=now(), updated_at=now(),
+                  consent=f"consent attested by {owner} at {now().isoformat()}")
+    try:
+        with service.db.session() as s:
+            s.add(voice)
+    except Exception:
+        service.storage.delete_voice(voice_id)
+        raise
+    return voice
+
+
+@router.post("", status_code=201, response_model=VoiceOut)
+async def create_voice(
+    service: ServiceDep, owner: OwnerDep,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    files: Annotated[list[UploadFile], File(description="reference clips of one speaker")],
+    consent: Annotated[bool, Form(description="I attest the speaker consented to this voice")],
+    transcripts: Annotated[list[str] | None, Form(description="what each clip says")] = None,
+    mode: Annotated[Mode, Form(description="sea-enc: ready at once; others start a job")] = "sea-enc",
+) -> VoiceOut:
+    if not consent:
+        raise HTTPException(422, "a voice needs the speaker's consent: send consent=true to "
+                                 "attest it")
+    clips = await read_clips(files, service.settings)
+    texts = check_transcripts(transcripts, len(clips))
+    if mode != "sea-enc" and None in texts:
+        raise HTTPException(422, f"{mode} needs a transcript for every clip (sea-enc needs none)")
+    g = await run_in_threadpool(embedding_from_clips, service.model, clips)
+    voice = await store_voice(service, owner, name, clips, texts, g)
+    job = queue_job(service, owner, voice, mode) if mode != "sea-enc" else None
+    return VoiceOut.of(voice, service.storage.profile_bytes(voice.id), job)
+
+
+@router.get("", response_model=list[VoiceOut])
+def list_voices(service: ServiceDep, owner: OwnerDep) -> list[VoiceOut]:
+    with service.db.session() as s:
+        voices = list(s.scalars(select(Voice).where(Voice.owner == owner)
+                                .order_by(Voice.created_at)))
+    return [VoiceOut.of(v, service.storage.profile_bytes(v.id)) for v in voices]
+
+
+@router.get("/{voice_id}", response_model=VoiceOut)
+def get_voice(voice_id: str, service: ServiceDep, owner: OwnerDep) -> VoiceOut:
+    voice = owned_voice(service, owner, voice_id)
+    return VoiceOut.of(voice, service.storage.profile_bytes(voice_id))
+
+
+@router.delete("/{voice_id}", status_code=204)
+def delete_voice(voice_id: str, service: ServiceDep, owner: OwnerDep) -> None:
+    owned_voice(service, owner, voice_id)
+    with service.db.session() as s:
+        s.query(Job).filter(Job.voice_id == voice_id, Job.state.in_(ACTIVE_STATES)).update(
+            {"cancel_requested": True}, synchronize_session=False)
+        s.query(Voice).filter(Voice.id == voice_id).delete()
+    service.storage.delete_voice(voice_id)
+    service.forget_voice(voice_id)
+
+
+@router.post("/{voice_id}/adapt", status_code=202, response_model=JobOut)
+def adapt_voice(voice_id: str, body: AdaptIn, service: ServiceDep, owner: OwnerDep) -> JobOut:
+    voice = owned_voice(service, owner, voice_id)
+    return JobOut.of(queue_job(service, owner, voice, body.mode))

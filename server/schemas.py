@@ -1,0 +1,85 @@
+"""Request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from server.db import Job, Voice
+
+AdaptMode = Literal["sea-emb", "sea-all", "patch"]
+Format = Literal["wav", "flac", "opus", "ogg", "mp3", "pcm"]
+
+
+class VoiceOut(BaseModel):
+    id: str
+    name: str
+    mode: str
+    clips: int
+    seconds: float
+    profile_bytes: int
+    created_at: datetime
+    updated_at: datetime
+    job: JobOut | None = None  # the adaptation started with the voice, if any
+
+    @classmethod
+    def of(cls, v: Voice, profile_bytes: int, job: Job | None = None) -> VoiceOut:
+        return cls(id=v.id, name=v.name, mode=v.mode, clips=v.clips, seconds=v.seconds,
+                   profile_bytes=profile_bytes, created_at=v.created_at, updated_at=v.updated_at,
+                   job=JobOut.of(job) if job else None)
+
+
+class JobOut(BaseModel):
+    id: str
+    voice_id: str
+    mode: str
+    state: str
+    stage: str | None
+    step: int
+    steps: int
+    loss: float | None
+    heldout_loss: float | None
+    error: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    seconds: float | None = Field(None, description="running time so far or in all")
+
+    @classmethod
+    def of(cls, j: Job) -> JobOut:
+        seconds = None
+        if j.started_at is not None and j.finished_at is not None:
+            seconds = (j.finished_at - j.started_at).total_seconds()
+        return cls(id=j.id, voice_id=j.voice_id, mode=j.mode, state=j.state, stage=j.stage,
+                   step=j.step, steps=j.steps, loss=j.loss, heldout_loss=j.heldout_loss,
+                   error=j.error, attempts=j.attempts, created_at=j.created_at,
+                   started_at=j.started_at, finished_at=j.finished_at, seconds=seconds)
+
+
+class AdaptIn(BaseModel):
+    mode: AdaptMode = "sea-emb"
+
+
+class TTSIn(BaseModel):
+    text: str = Field(min_length=1)
+    voice: str = Field(description="a voice id or name of yours, a bundled speaker, or an "
+                                   "OpenAI voice name")
+    format: Format = "wav"
+    sample_rate: int = 16000
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    seed: int = 0
+    stream: bool = False
+
+
+class SpeechIn(BaseModel):
+    """OpenAI's ``POST /v1/audio/speech`` body."""
+
+    model: str = "voiceadapt-1"
+    input: str = Field(min_length=1)
+    voice: str
+    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    instructions: str | None = None  # accepted and ignored, as clients may send it

@@ -1,0 +1,71 @@
+"""What the app holds for its lifetime: settings, the model (loaded once), the database,
+voice storage, metrics and the job runner."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import torch
+
+from server.db import Database
+from server.metrics import Metrics
+from server.settings import Settings
+from server.storage import Storage
+from voiceadapt.adapt import apply_profile, backbone_fingerprint
+from voiceadapt.audio import AudioLimits
+from voiceadapt.inference.synthesize import load
+from voiceadapt.models.backbone import Backbone
+
+VOICE_CACHE = 8  # patched models kept for recently used SEA-ALL / PATCH voices
+
+
+@dataclass
+class Service:
+    settings: Settings
+    model: Backbone
+    db: Database
+    storage: Storage
+    metrics: Metrics
+    runner: object = None  # server.jobs.Runner, set once the app starts
+    fingerprint: str = ""
+    _voices: OrderedDict = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, settings: Settings, model: Backbone | None = None) -> Service:
+        db = Database(settings.sqlalchemy_url())
+        return cls(settings=settings, model=model if model is not None else load(settings.model),
+                   db=db, storage=Storage(settings.data_dir), metrics=Metrics(db))
+
+    def __post_init__(self) -> None:
+        self.fingerprint = self.fingerprint or backbone_fingerprint(self.model)
+
+    def audio_limits(self) -> AudioLimits:
+        return AudioLimits(max_seconds=self.settings.max_clip_seconds,
+                           min_speech_seconds=self.settings.min_speech_seconds)
+
+    def voice_model(self, voice_id: str, version: str) -> tuple[Backbone, torch.Tensor]:
+        """(model, embedding) for a stored voice, cached by (id, version): an adapted
+        profile is applied to a copy of the backbone once, not per request."""
+        key = (voice_id, version)
+        with self._lock:
+            if key in self._voices:
+                self._voices.move_to_end(key)
+                return self._voices[key]
+        profile = self.storage.load_profile(voice_id, self.model)
+        entry = (apply_profile(self.model, profile), profile.embedding)
+        with self._lock:
+            self._voices[key] = entry
+            while len(self._voices) > VOICE_CACHE:
+                self._voices.popitem(last=False)
+        return entry
+
+    def forget_voice(self, voice_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._voices if k[0] == voice_id]:
+                del self._voices[key]
+
+    def close(self) -> None:
+        self.db.close()

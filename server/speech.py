@@ -1,0 +1,71 @@
+"""Turning a request into audio: which voice speaks, and the sentence-by-sentence stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from sqlalchemy import select
+
+from server.db import Voice
+from server.encoding import to_rate
+from server.service import Service
+from voiceadapt.inference.synthesize import SENTENCE_PAUSE_S, synthesize_sentences
+from voiceadapt.models.backbone import Backbone
+
+# OpenAI's voice names, so existing clients work unchanged: each is one bundled speaker.
+OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
+                 "shimmer", "verse")
+
+
+class VoiceNotFound(LookupError):
+    pass
+
+
+def builtin_voices(model: Backbone) -> dict[str, str]:
+    """OpenAI voice name -> bundled speaker, spread over the model's sorted speakers."""
+    names = sorted(model.speakers)
+    step = max(1, len(names) // len(OPENAI_VOICES))
+    return {alias: names[(i * step) % len(names)] for i, alias in enumerate(OPENAI_VOICES)}
+
+
+def resolve(service: Service, owner: str, voice: str) -> tuple[Backbone, torch.Tensor]:
+    """A voice id or name the owner made, a bundled speaker, or an OpenAI voice name."""
+    with service.db.session() as s:
+        row = s.get(Voice, voice)
+        if row is None or row.owner != owner:
+            row = s.scalar(select(Voice).where(Voice.owner == owner, Voice.name == voice)
+                           .order_by(Voice.created_at.desc()).limit(1))
+    if row is not None:
+        return service.voice_model(row.id, f"{row.mode}@{row.updated_at}")
+    model = service.model
+    speaker = builtin_voices(model).get(voice, voice)
+    if speaker in model.speakers:
+        return model, model.speaker_embedding(speaker)
+    raise VoiceNotFound(f"no voice {voice!r}: give one of your voice ids or names, a bundled "
+                        "speaker, or one of " + ", ".join(OPENAI_VOICES))
+
+
+def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: float = 1.0,
+          seed: int = 0, rate: int | None = None) -> Iterator[np.ndarray]:
+    """Each sentence's samples at ``rate`` (a short pause before every one but the first),
+    generated only as the caller asks for the next: a closed stream stops the work."""
+    native = model.features.sample_rate
+    rate = rate or native
+    pause = np.zeros(int(SENTENCE_PAUSE_S * rate), dtype=np.float32)
+    sentences = synthesize_sentences(text, model, g, seed=seed, pace=speed)
+    first = True
+    while True:
+        start = time.perf_counter()
+        wav = next(sentences, None)
+        if wav is None:
+            return
+        seconds = len(wav) / native
+        service.metrics.sentences.inc()
+        service.metrics.audio_seconds.inc(seconds)
+        service.metrics.rtf.observe((time.perf_counter() - start) / max(seconds, 1e-3))
+        out = to_rate(wav, native, rate)
+        yield out if first else np.concatenate([pause, out])
+        first = False

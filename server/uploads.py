@@ -1,0 +1,56 @@
+"""Reference clips from multipart uploads, checked against the service's limits.
+
+Every problem is a clear 4xx: 413 too big or too long, 415 not audio, 422 unusable audio.
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, UploadFile
+
+from server.settings import Settings
+from voiceadapt.audio import (
+    AudioError,
+    AudioLimits,
+    TooLongError,
+    UndecodableAudioError,
+    load_audio,
+)
+from voiceadapt.audio.io import Audio
+
+
+async def read_clips(files: list[UploadFile], settings: Settings) -> list[Audio]:
+    if not files:
+        raise HTTPException(422, "upload at least one reference clip")
+    if len(files) > settings.max_clips:
+        raise HTTPException(413, f"{len(files)} clips; the limit is {settings.max_clips}")
+    limits = AudioLimits(max_seconds=settings.max_clip_seconds,
+                         min_speech_seconds=settings.min_speech_seconds)
+    clips, total_bytes = [], 0
+    for f in files:
+        data = await f.read(settings.max_upload_bytes + 1)
+        total_bytes += len(data)
+        if total_bytes > settings.max_upload_bytes:
+            raise HTTPException(413, f"uploads are larger than {settings.max_upload_bytes} bytes")
+        name = f.filename or "clip"
+        try:
+            clips.append(load_audio(data, limits))
+        except UndecodableAudioError as exc:
+            raise HTTPException(415, f"{name}: {exc}") from exc
+        except TooLongError as exc:
+            raise HTTPException(413, f"{name}: {exc}") from exc
+        except AudioError as exc:
+            raise HTTPException(422, f"{name}: {exc}") from exc
+    total = sum(c.seconds for c in clips)
+    if total > settings.max_voice_seconds:
+        raise HTTPException(413, f"{total:.1f} s of audio; a voice may have at most "
+                                 f"{settings.max_voice_seconds:.0f} s")
+    return clips
+
+
+def check_transcripts(transcripts: list[str] | None, clips: int) -> list[str | None]:
+    """One transcript per clip, or none at all (blank ones count as missing)."""
+    transcripts = [t if t and t.strip() else None for t in (transcripts or [])]
+    if transcripts and len(transcripts) != clips:
+        raise HTTPException(422, f"{len(transcripts)} transcripts for {clips} clips: give one "
+                                 "per clip, in the same order, or none")
+    return transcripts or [None] * clips
