@@ -18,28 +18,41 @@ from voiceadapt.audio import (
 from voiceadapt.audio.io import Audio
 
 
+def limits_of(settings: Settings) -> AudioLimits:
+    return AudioLimits(max_seconds=settings.max_clip_seconds,
+                       min_speech_seconds=settings.min_speech_seconds)
+
+
+def clip_from_bytes(data: bytes, name: str, limits: AudioLimits) -> Audio:
+    """One decoded, validated clip, or the 4xx that says what is wrong with it."""
+    try:
+        return load_audio(data, limits)
+    except UndecodableAudioError as exc:
+        raise HTTPException(415, f"{name}: {exc}") from exc
+    except TooLongError as exc:
+        raise HTTPException(413, f"{name}: {exc}") from exc
+    except AudioError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from exc
+
+
+async def read_upload(f: UploadFile, max_bytes: int) -> bytes:
+    data = await f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise HTTPException(413, f"upload is larger than {max_bytes} bytes")
+    return data
+
+
 async def read_clips(files: list[UploadFile], settings: Settings) -> list[Audio]:
     if not files:
         raise HTTPException(422, "upload at least one reference clip")
     if len(files) > settings.max_clips:
         raise HTTPException(413, f"{len(files)} clips; the limit is {settings.max_clips}")
-    limits = AudioLimits(max_seconds=settings.max_clip_seconds,
-                         min_speech_seconds=settings.min_speech_seconds)
+    limits = limits_of(settings)
     clips, total_bytes = [], 0
     for f in files:
-        data = await f.read(settings.max_upload_bytes + 1)
+        data = await read_upload(f, settings.max_upload_bytes - total_bytes)
         total_bytes += len(data)
-        if total_bytes > settings.max_upload_bytes:
-            raise HTTPException(413, f"uploads are larger than {settings.max_upload_bytes} bytes")
-        name = f.filename or "clip"
-        try:
-            clips.append(load_audio(data, limits))
-        except UndecodableAudioError as exc:
-            raise HTTPException(415, f"{name}: {exc}") from exc
-        except TooLongError as exc:
-            raise HTTPException(413, f"{name}: {exc}") from exc
-        except AudioError as exc:
-            raise HTTPException(422, f"{name}: {exc}") from exc
+        clips.append(clip_from_bytes(data, f.filename or "clip", limits))
     total = sum(c.seconds for c in clips)
     if total > settings.max_voice_seconds:
         raise HTTPException(413, f"{total:.1f} s of audio; a voice may have at most "

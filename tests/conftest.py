@@ -41,3 +41,50 @@ def tiny_corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     corpus, stats = build_corpus(PRESETS["tiny"], root / "tiny", workers=2, cache=root / "cache")
     return corpus, stats, root
+
+
+# -- the service -----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def bundled_model():
+    """The bundled default model, loaded once for every service test."""
+    from voiceadapt.inference import load
+
+    return load()
+
+
+@pytest.fixture(scope="session")
+def spoken_clips(tmp_path_factory) -> list[tuple[bytes, str]]:
+    """Real speech (flite's kal, a training voice) as WAV bytes, with what each says."""
+    import subprocess
+
+    require_synthesizers()
+    texts = ["The quick brown fox jumps over the lazy dog.",
+             "She sells sea shells by the sea shore every summer morning.",
+             "A few seconds of speech are enough to make a new voice."]
+    folder = tmp_path_factory.mktemp("spoken")
+    out = []
+    for i, text in enumerate(texts):
+        path = folder / f"clip{i}.wav"
+        subprocess.run(["flite", "-voice", "kal", "-t", text, "-o", str(path)], check=True)
+        out.append((path.read_bytes(), text))
+    return out
+
+
+@pytest.fixture
+def service_settings(tmp_path):
+    from server.settings import Settings
+
+    return Settings(data_dir=tmp_path / "service", adapt_steps=3, max_upload_bytes=3_000_000,
+                    max_clip_seconds=20.0, max_voice_seconds=30.0, max_text_chars=400,
+                    max_jobs_per_key=2)
+
+
+@pytest.fixture
+def api(service_settings, bundled_model):
+    """A TestClient on a fresh app (its own database and storage), the model shared."""
+    from fastapi.testclient import TestClient
+
+    from server.main import create_app
+
+    with TestClient(create_app(service_settings, model=bundled_model)) as client:
+        yield client

@@ -9,15 +9,8 @@ from fastapi import APIRouter, HTTPException, UploadFile
 from pydantic import BaseModel
 
 from server.deps import SettingsDep
-from voiceadapt.audio import (
-    AudioError,
-    AudioLimits,
-    FeatureParams,
-    TooLongError,
-    UndecodableAudioError,
-    f0,
-    load_audio,
-)
+from server.uploads import clip_from_bytes, limits_of, read_upload
+from voiceadapt.audio import FeatureParams, f0
 from voiceadapt.text import TextError, process
 
 router = APIRouter(prefix="/v1/frontend", tags=["front-end"])
@@ -57,21 +50,10 @@ def analyze_text(body: TextIn, settings: SettingsDep) -> list[SentenceOut]:
 
 @router.post("/audio", response_model=AudioReport)
 async def analyze_audio(file: UploadFile, settings: SettingsDep) -> AudioReport:
-    data = await file.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise HTTPException(413, f"upload is larger than {settings.max_upload_bytes} bytes")
-    limits = AudioLimits(max_seconds=settings.max_clip_seconds,
-                         min_speech_seconds=settings.min_speech_seconds)
+    data = await read_upload(file, settings.max_upload_bytes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            audio = load_audio(data, limits)
-        except UndecodableAudioError as exc:
-            raise HTTPException(415, str(exc)) from exc
-        except TooLongError as exc:
-            raise HTTPException(413, str(exc)) from exc
-        except AudioError as exc:
-            raise HTTPException(422, str(exc)) from exc
+        audio = clip_from_bytes(data, file.filename or "clip", limits_of(settings))
     hz, voiced = f0(audio.samples, FeatureParams())
     return AudioReport(
         original_seconds=round(audio.original_seconds, 3), original_rate=audio.original_rate,

@@ -1,0 +1,190 @@
+"""The service's routes over real HTTP requests (TestClient): voices, synthesis, formats,
+errors, tenancy, the OpenAI shape, operations."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+from service_helpers import decode, is_speech, voice_form
+
+from server import auth
+from server.main import create_app
+
+pytestmark = pytest.mark.synth
+
+
+def make_voice(api, clips, **kw) -> dict:
+    data, files = voice_form(clips, **kw)
+    r = api.post("/v1/voices", data=data, files=files)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_voice_lifecycle_and_speech(api, spoken_clips, service_settings):
+    voice = make_voice(api, spoken_clips[:2], name="alice")
+    assert voice["mode"] == "sea-enc" and voice["clips"] == 2 and voice["job"] is None
+    assert 3.0 < voice["seconds"] < 15.0 and voice["profile_bytes"] > 0
+    assert [v["id"] for v in api.get("/v1/voices").json()] == [voice["id"]]
+    assert api.get(f"/v1/voices/{voice['id']}").json()["name"] == "alice"
+    folder = service_settings.data_dir / "voices" / voice["id"]
+    assert len(list((folder / "clips").glob("*.wav"))) == 2
+
+    r = api.post("/v1/tts", json={"text": "Good morning. How are you today?", "voice": voice["id"]})
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+    samples, rate = decode(r.content)
+    assert rate == 16000 and is_speech(samples, rate, 1.0)
+    # the name works too, and the same seed gives the same audio
+    again = api.post("/v1/tts", json={"text": "Good morning. How are you today?", "voice": "alice"})
+    assert again.content == r.content
+
+    assert api.delete(f"/v1/voices/{voice['id']}").status_code == 204
+    assert api.get(f"/v1/voices/{voice['id']}").status_code == 404
+    assert not folder.exists()
+    assert api.post("/v1/tts", json={"text": "Hi.", "voice": voice["id"]}).status_code == 404
+
+
+def test_voices_sound_like_their_references(api, spoken_clips):
+    """Two different reference voices give two different SEA-ENC embeddings, and speech."""
+    low = make_voice(api, spoken_clips[:1], name="kal")
+    wav, rate = decode(spoken_clips[0][0])
+    shifted = np.interp(np.arange(0, len(wav), 0.8), np.arange(len(wav)), wav)  # pitched up
+    buf = io.BytesIO()
+    sf.write(buf, shifted.astype(np.float32), rate, format="WAV")
+    high = make_voice(api, [(buf.getvalue(), spoken_clips[0][1])], name="kal-high")
+    a = api.post("/v1/tts", json={"text": "Testing one two three.", "voice": low["id"]}).content
+    b = api.post("/v1/tts", json={"text": "Testing one two three.", "voice": high["id"]}).content
+    assert a != b
+
+
+@pytest.mark.parametrize("fmt,rate,media", [("wav", 24000, "audio/wav"),
+                                            ("flac", 16000, "audio/flac"),
+                                            ("opus", 48000, "audio/ogg"),
+                                            ("mp3", 22050, "audio/mpeg")])
+def test_output_formats(api, fmt, rate, media):
+    r = api.post("/v1/tts", json={"text": "The weather is fine.", "voice": "alloy",
+                                  "format": fmt, "sample_rate": rate})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == media
+    samples, got = decode(r.content)
+    assert got == rate and is_speech(samples, got)
+
+
+def test_pcm_and_speed(api):
+    slow = api.post("/v1/tts", json={"text": "The weather is fine today.", "voice": "alloy",
+                                     "format": "pcm", "speed": 0.5}).content
+    fast = api.post("/v1/tts", json={"text": "The weather is fine today.", "voice": "alloy",
+                                     "format": "pcm", "speed": 2.0}).content
+    assert len(slow) % 2 == 0 and len(slow) > 2.5 * len(fast)
+    assert np.abs(np.frombuffer(fast, "<i2")).max() > 1000
+
+
+def test_oneshot_keeps_nothing_unless_asked(api, spoken_clips):
+    data, files = voice_form(spoken_clips[:1])
+    form = {"text": "Nice to meet you.", "consent": "true"}
+    r = api.post("/v1/tts/oneshot", data=form, files=files)
+    assert r.status_code == 200 and is_speech(*decode(r.content))
+    assert api.get("/v1/voices").json() == []
+    r = api.post("/v1/tts/oneshot", data={**form, "store_as": "kept"}, files=files)
+    assert r.status_code == 200
+    assert [v["id"] for v in api.get("/v1/voices").json()] == [r.headers["x-voice-id"]]
+    r = api.post("/v1/tts/oneshot", data={**form, "consent": "false"}, files=files)
+    assert r.status_code == 422 and "consent" in r.text
+
+
+def test_bad_input_gets_clear_errors(api, spoken_clips, service_settings):
+    data, files = voice_form(spoken_clips[:1])
+    cases = [
+        ({**data, "consent": "false"}, files, 422, "consent"),
+        (data, [("files", ("a.wav", b"this is not audio at all" * 10, "audio/wav"))], 415, "a.wav"),
+        (data, [("files", ("big.wav", b"\0" * (service_settings.max_upload_bytes + 10),
+                           "audio/wav"))], 413, "larger"),
+        ({**data, "mode": "sea-all"}, files, 422, "transcript"),
+        ({**data, "transcripts": ["one", "two"]}, files, 422, "transcripts for 1 clips"),
+    ]
+    silent = io.BytesIO()
+    sf.write(silent, np.zeros(32000, np.float32), 16000, format="WAV")
+    cases.append((data, [("files", ("quiet.wav", silent.getvalue(), "audio/wav"))], 422, "silent"))
+    long_clip = io.BytesIO()
+    sf.write(long_clip, 0.1 * np.random.default_rng(0).standard_normal(16000 * 25).astype(np.float32),
+             16000, format="WAV")
+    cases.append((data, [("files", ("long.wav", long_clip.getvalue(), "audio/wav"))], 413, "long"))
+    for form, upload, status, words in cases:
+        r = api.post("/v1/voices", data=form, files=upload)
+        assert r.status_code == status, (status, r.text)
+        assert words in r.text, r.text
+    assert api.get("/v1/voices").json() == []  # nothing half-made was kept
+    assert not any((service_settings.data_dir / "voices").iterdir())
+
+    too_long = "word " * 100
+    tts_cases = [({"text": too_long, "voice": "alloy"}, 413),
+                 ({"text": "Hi.", "voice": "nobody"}, 404),
+                 ({"text": "Hi.", "voice": "alloy", "format": "aiff"}, 422),
+                 ({"text": "Hi.", "voice": "alloy", "sample_rate": 12345}, 422),
+                 ({"text": "Hi.", "voice": "alloy", "format": "mp3", "stream": True}, 422),
+                 ({"text": "Hi.", "voice": "alloy", "speed": 9}, 422),
+                 ({"text": "   ", "voice": "alloy"}, 422)]
+    for body, status in tts_cases:
+        assert api.post("/v1/tts", json=body).status_code == status, body
+
+
+def test_keys_isolate_tenants(service_settings, bundled_model, spoken_clips):
+    with TestClient(create_app(service_settings, model=bundled_model)) as api:
+        db = api.app.state.service.db
+        a, b = auth.create_key(db, "a"), auth.create_key(db, "b")
+        ha, hb = {"Authorization": f"Bearer {a}"}, {"Authorization": f"Bearer {b}"}
+        assert api.get("/v1/voices").status_code == 401
+        assert api.get("/v1/voices", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        data, files = voice_form(spoken_clips[:1], name="mine")
+        voice = api.post("/v1/voices", data=data, files=files, headers=ha).json()
+        assert api.get("/v1/voices", headers=hb).json() == []
+        for method, path in [("get", f"/v1/voices/{voice['id']}"),
+                             ("delete", f"/v1/voices/{voice['id']}")]:
+            assert getattr(api, method)(path, headers=hb).status_code == 404
+        assert api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": "sea-emb"},
+                        headers=hb).status_code == 404
+        for body in ({"text": "Hi.", "voice": voice["id"]}, {"text": "Hi.", "voice": "mine"}):
+            assert api.post("/v1/tts", json=body, headers=hb).status_code == 404
+        speech = {"input": "Hi.", "voice": voice["id"]}
+        assert api.post("/v1/audio/speech", json=speech, headers=hb).status_code == 404
+        assert api.post("/v1/audio/speech", json=speech, headers=ha).status_code == 200
+        assert api.get(f"/v1/voices/{voice['id']}", headers=ha).status_code == 200
+        stored = db.engine.connect().exec_driver_sql("SELECT key_hash FROM api_keys").fetchall()
+        assert a not in str(stored) and auth.hash_key(a) in str(stored)
+
+
+def test_openai_shape(api):
+    models = api.get("/v1/models").json()
+    assert models["object"] == "list" and "tts-1" in [m["id"] for m in models["data"]]
+    names = [v["id"] for v in api.get("/v1/audio/voices").json()["voices"]]
+    assert {"alloy", "nova", "shimmer"} <= set(names)
+    r = api.post("/v1/audio/speech", json={"model": "tts-1", "input": "Hello world.",
+                                           "voice": "nova"})
+    assert r.status_code == 200 and r.headers["content-type"] == "audio/mpeg"
+    samples, rate = decode(r.content)
+    assert rate == 24000 and is_speech(samples, rate)
+    pcm = api.post("/v1/audio/speech", json={"model": "tts-1", "input": "Hello world.",
+                                             "voice": "nova", "response_format": "pcm"})
+    assert abs(len(pcm.content) / 2 / 24000 - len(samples) / rate) < 0.05
+    assert api.post("/v1/audio/speech", json={"model": "tts-1", "input": "Hi.", "voice": "nova",
+                                              "response_format": "aac"}).status_code == 422
+    assert api.post("/v1/audio/speech", json={"model": "dall-e", "input": "Hi.",
+                                              "voice": "nova"}).status_code == 404
+
+
+def test_operations(api):
+    assert api.get("/healthz").json() == {"status": "ok"}
+    assert api.get("/readyz").json()["ready"] is True
+    api.post("/v1/tts", json={"text": "Count me.", "voice": "alloy"})
+    text = api.get("/metrics").text
+    assert 'voiceadapt_http_requests_total{method="POST",route="/v1/tts",status="200"}' in text
+    assert "voiceadapt_synthesis_real_time_factor_count" in text
+    assert "voiceadapt_job_queue_depth 0.0" in text
+    assert api.get("/docs").status_code == 200
+    assert "/v1/audio/speech" in api.get("/openapi.json").json()["paths"]
+    page = api.get("/")
+    assert page.status_code == 200 and "voiceadapt" in page.text
+    assert api.get("/healthz").headers["x-request-id"]
