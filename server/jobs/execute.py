@@ -59,12 +59,12 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
 
     def progress(p: adapt.Progress) -> None:
         t = time.perf_counter()
-        if t - last_write[0] < 0.2 and p.step not in (0, p.steps - 1):
+        if t - last_write[0] < 0.2 and p.step not in (1, p.steps):
             return  # the table is for people watching: a few updates a second is plenty
         last_write[0] = t
         with service.db.session() as s:
             s.query(Job).filter(Job.id == job_id).update(
-                {"stage": p.stage, "step": p.step + 1, "steps": p.steps, "loss": p.loss,
+                {"stage": p.stage, "step": p.step, "steps": p.steps, "loss": p.loss,
                  "heldout_loss": p.heldout_loss})
 
     def cancelled() -> bool:
