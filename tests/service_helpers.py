@@ -37,3 +37,34 @@ def is_speech(samples: np.ndarray, rate: int, min_seconds: float = 0.5) -> bool:
     """Long enough, not silent, not clipped flat."""
     return (len(samples) / rate >= min_seconds and float(np.sqrt(np.mean(samples ** 2))) > 0.01
             and float(np.max(np.abs(samples))) <= 1.0)
+
+
+class LiveServer:
+    """The app under a real uvicorn server on a free loopback port, in a thread."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self.server.should_exit = True
+        self.thread.join(30)
