@@ -5,6 +5,6 @@ COPY pyproject.toml README.md ./
 COPY voiceadapt ./voiceadapt
 COPY server ./server
 COPY training ./training
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[scale]'
 EXPOSE 8000
 CMD ["voiceadapt", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -41,3 +41,25 @@ def test_console_script_is_installed():
     proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
     for command in ("frontend", "audio-info", "serve", "corpus"):
         assert command in proc.stdout
+
+
+def test_serve_refuses_open_binding_without_keys_and_keys_commands(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VOICEADAPT_DATA_DIR": str(tmp_path / "svc")}
+    cli = [sys.executable, "-m", "voiceadapt.cli"]
+    r = subprocess.run([*cli, "serve", "--host", "0.0.0.0"], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "no API key is registered" in r.stderr
+    key = subprocess.run([*cli, "keys", "create", "ops"], env=env, capture_output=True,
+                         text=True, timeout=120, check=True).stdout.strip()
+    assert key.startswith("va_") and len(key) > 20
+    listed = subprocess.run([*cli, "keys", "list"], env=env, capture_output=True, text=True,
+                            timeout=120, check=True).stdout
+    key_id, name = listed.split()
+    assert name == "ops" and key not in listed
+    assert subprocess.run([*cli, "keys", "revoke", key_id], env=env, timeout=120).returncode == 0
+    assert subprocess.run([*cli, "keys", "list"], env=env, capture_output=True, text=True,
+                          timeout=120).stdout == ""

@@ -1,0 +1,36 @@
+"""docker-compose.yml stays true to the package: its commands exist in the CLI, its
+VOICEADAPT_* variables are settings, and the services the scale-out needs are there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from server.settings import Settings
+from voiceadapt.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_compose_matches_the_package():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"api", "worker", "redis", "postgres"} <= set(services)
+    fields = set(Settings.model_fields)
+    parser = build_parser()
+    for name in ("api", "worker"):
+        service = services[name]
+        command = service["command"]
+        assert command[0] == "voiceadapt"
+        parser.parse_args(command[1:])  # exits (fails the test) on an unknown command or option
+        for var in service["environment"]:
+            assert var.startswith("VOICEADAPT_"), var
+            assert var.removeprefix("VOICEADAPT_").lower() in fields, f"{var} is not a setting"
+        assert any(v.endswith(":/data") for v in service["volumes"])
+        assert service["environment"]["VOICEADAPT_JOB_BACKEND"] == "celery"
+    assert "healthcheck" in services["api"]
+    assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    assert services["api"]["environment"]["VOICEADAPT_DATABASE_URL"].startswith("postgresql+psycopg")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "[scale]" in dockerfile  # celery, redis and psycopg are in the image
