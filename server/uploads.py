@@ -35,9 +35,10 @@ def clip_from_bytes(data: bytes, name: str, limits: AudioLimits) -> Audio:
         raise HTTPException(422, f"{name}: {exc}") from exc
 
 
-async def read_upload(f: UploadFile, max_bytes: int) -> bytes:
-    data = await f.read(max_bytes + 1)
-    if len(data) > max_bytes:
+async def read_upload(f: UploadFile, max_bytes: int, already: int = 0) -> bytes:
+    """The file's bytes; 413 once this upload and the ``already`` read ones pass the limit."""
+    data = await f.read(max_bytes - already + 1)
+    if already + len(data) > max_bytes:
         raise HTTPException(413, f"upload is larger than {max_bytes} bytes")
     return data
 
@@ -50,7 +51,7 @@ async def read_clips(files: list[UploadFile], settings: Settings) -> list[Audio]
     limits = limits_of(settings)
     clips, total_bytes = [], 0
     for f in files:
-        data = await read_upload(f, settings.max_upload_bytes - total_bytes)
+        data = await read_upload(f, settings.max_upload_bytes, total_bytes)
         total_bytes += len(data)
         clips.append(clip_from_bytes(data, f.filename or "clip", limits))
     total = sum(c.seconds for c in clips)

@@ -188,3 +188,30 @@ def test_operations(api):
     page = api.get("/")
     assert page.status_code == 200 and "voiceadapt" in page.text
     assert api.get("/healthz").headers["x-request-id"]
+
+
+def test_voice_and_clip_count_limits(service_settings, bundled_model, spoken_clips):
+    settings = service_settings.model_copy(update={"max_voice_seconds": 5.0, "max_clips": 2})
+    with TestClient(create_app(settings, model=bundled_model)) as api:
+        data, files = voice_form(spoken_clips)  # three clips, about 9 s
+        r = api.post("/v1/voices", data=data, files=files)
+        assert r.status_code == 413 and "3 clips; the limit is 2" in r.text
+        data, files = voice_form(spoken_clips[:2])
+        r = api.post("/v1/voices", data=data, files=files)
+        assert r.status_code == 413 and "at most 5 s" in r.text
+        half = len(spoken_clips[0][0]) // 2 + 1000  # two uploads that pass the byte limit together
+        small = settings.model_copy(update={"max_upload_bytes": 2 * half - 2000})
+    with TestClient(create_app(small, model=bundled_model)) as api:
+        data, files = voice_form([spoken_clips[0], spoken_clips[0]])
+        r = api.post("/v1/voices", data=data, files=files)
+        assert r.status_code == 413 and "larger than" in r.text
+
+
+def test_cors(service_settings, bundled_model):
+    settings = service_settings.model_copy(update={"cors_origins": ["https://app.example"]})
+    with TestClient(create_app(settings, model=bundled_model)) as api:
+        r = api.options("/v1/tts", headers={"Origin": "https://app.example",
+                                            "Access-Control-Request-Method": "POST"})
+        assert r.headers["access-control-allow-origin"] == "https://app.example"
+        r = api.get("/healthz", headers={"Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in r.headers
