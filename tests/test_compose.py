@@ -34,3 +34,15 @@ def test_compose_matches_the_package():
     assert services["api"]["environment"]["VOICEADAPT_DATABASE_URL"].startswith("postgresql+psycopg")
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "[scale]" in dockerfile  # celery, redis and psycopg are in the image
+
+
+def test_serving_never_imports_training_code():
+    """DESIGN: server/ imports only the inference surface; training code stays out."""
+    import subprocess
+    import sys
+
+    code = ("import sys, server.main, server.jobs.local, server.jobs.celery_app; "
+            "print(sorted(m for m in sys.modules if m == 'training' or m.startswith('training.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.strip()
+    assert out == "[]", out
