@@ -12,7 +12,7 @@ from sqlalchemy import select
 from server.db import Voice
 from server.encoding import to_rate
 from server.service import Service
-from voiceadapt.inference.synthesize import SENTENCE_PAUSE_S, synthesize_sentences
+from voiceadapt.inference.synthesize import SENTENCE_PAUSE_S, synthesize_stream
 from voiceadapt.models.backbone import Backbone
 
 # OpenAI's voice names, so existing clients work unchanged: each is one bundled speaker.
@@ -50,22 +50,30 @@ def resolve(service: Service, owner: str, voice: str) -> tuple[Backbone, torch.T
 
 def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: float = 1.0,
           seed: int = 0, rate: int | None = None) -> Iterator[np.ndarray]:
-    """Each sentence's samples at ``rate`` (a short pause before every one but the first),
-    generated only as the caller asks for the next: a closed stream stops the work."""
+    """Audio pieces at ``rate`` in reading order (a short pause before every sentence but
+    the first), each made only when the caller asks for the next: a closed stream stops the
+    work. The WaveNet vocoder yields pieces within a sentence; Griffin-Lim whole sentences."""
     native = model.features.sample_rate
     rate = rate or native
     pause = np.zeros(int(SENTENCE_PAUSE_S * rate), dtype=np.float32)
-    sentences = synthesize_sentences(text, model, g, seed=seed, pace=speed)
-    first = True
+    pieces = synthesize_stream(text, model, g, seed=seed, pace=speed)
+    current, spent, made = 0, 0.0, 0
     while True:
         start = time.perf_counter()
-        wav = next(sentences, None)
-        if wav is None:
+        item = next(pieces, None)
+        spent += time.perf_counter() - start
+        index = item[0] if item is not None else -1
+        if index != current and made:  # a sentence is complete
+            seconds = made / native
+            service.metrics.sentences.inc()
+            service.metrics.audio_seconds.inc(seconds)
+            service.metrics.rtf.observe(spent / max(seconds, 1e-3))
+            spent, made = 0.0, 0
+        if item is None:
             return
-        seconds = len(wav) / native
-        service.metrics.sentences.inc()
-        service.metrics.audio_seconds.inc(seconds)
-        service.metrics.rtf.observe((time.perf_counter() - start) / max(seconds, 1e-3))
-        out = to_rate(wav, native, rate)
-        yield out if first else np.concatenate([pause, out])
-        first = False
+        out = to_rate(item[1], native, rate)
+        if index != current and index > 0:
+            out = np.concatenate([pause, out])
+        current = index
+        made += len(item[1])
+        yield out

@@ -14,7 +14,7 @@ from voiceadapt.adapt.fit import apply_profile
 from voiceadapt.adapt.profile import ProfileMismatch, VoiceProfile, backbone_fingerprint, load_profile
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load as load_checkpoint
-from voiceadapt.models.vocoders import resolve_vocoder, vocode
+from voiceadapt.models.vocoders import resolve_vocoder, vocode_stream
 from voiceadapt.text import process
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -61,27 +61,46 @@ def _resolve_voice(model: Backbone, speaker: str | None, embedding: torch.Tensor
 
 
 @torch.no_grad()
-def synthesize_sentences(text: str, model: Backbone, g: torch.Tensor, seed: int = 0,
-                         pace: float = 1.0, temperature: float = 1.0, vocoder: str = "auto",
-                         ) -> Iterator[np.ndarray]:
-    """Yield each sentence's waveform (float32, model rate) in reading order."""
+def synthesize_stream(text: str, model: Backbone, g: torch.Tensor, seed: int = 0,
+                      pace: float = 1.0, temperature: float = 1.0, vocoder: str = "auto",
+                      folds: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (sentence index, waveform piece) in reading order, each piece (float32, model
+    rate) as soon as the vocoder has made it: the WaveNet streams within a sentence.
+    ``folds``: WaveNet pieces generated side by side (1 = exact; default: one per core)."""
     if not 0.25 <= pace <= 4.0:
         raise ValueError("pace must be between 0.25 and 4")
     vocoder = resolve_vocoder(model, vocoder)
     device = model.speaker_table.weight.device
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generator = torch.Generator(device="cpu" if vocoder == "wavenet" else device).manual_seed(seed)
     gb = g[None]
-    for sentence in process(text, model.symbols):
+    for index, sentence in enumerate(process(text, model.symbols)):
         ids = torch.tensor([sentence.ids], device=device)
         mel, _ = model.acoustic.infer(ids, gb, pace=pace)
-        wav = vocode(model, mel, gb, vocoder, generator=generator, temperature=temperature)
-        yield wav[0].cpu().numpy().astype(np.float32)
+        for piece in vocode_stream(model, mel, gb, vocoder, generator, temperature, folds):
+            yield index, np.asarray(piece, dtype=np.float32)
+
+
+def synthesize_sentences(text: str, model: Backbone, g: torch.Tensor, seed: int = 0,
+                         pace: float = 1.0, temperature: float = 1.0, vocoder: str = "auto",
+                         folds: int | None = None) -> Iterator[np.ndarray]:
+    """Yield each sentence's waveform (float32, model rate) in reading order."""
+    current, pieces = 0, []
+    for index, piece in synthesize_stream(text, model, g, seed, pace, temperature, vocoder,
+                                          folds):
+        if index != current and pieces:
+            yield np.concatenate(pieces)
+            pieces = []
+        current = index
+        pieces.append(piece)
+    if pieces:
+        yield np.concatenate(pieces)
 
 
 def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor | None = None,
                voice: VoiceProfile | str | os.PathLike[str] | None = None,
                model: Backbone | None = None, seed: int = 0, pace: float = 1.0,
-               temperature: float = 1.0, vocoder: str = "auto") -> tuple[np.ndarray, int]:
+               temperature: float = 1.0, vocoder: str = "auto",
+               folds: int | None = None) -> tuple[np.ndarray, int]:
     """Speak ``text`` with a bundled ``speaker``, a speaker ``embedding`` or an adapted
     ``voice`` (a :class:`VoiceProfile` or its folder).
 
@@ -94,7 +113,7 @@ def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor
     pause = np.zeros(int(SENTENCE_PAUSE_S * model.features.sample_rate), dtype=np.float32)
     pieces: list[np.ndarray] = []
     for wav in synthesize_sentences(text, model, g, seed=seed, pace=pace, temperature=temperature,
-                                    vocoder=vocoder):
+                                    vocoder=vocoder, folds=folds):
         if pieces:
             pieces.append(pause)
         pieces.append(wav)

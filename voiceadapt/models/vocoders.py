@@ -11,14 +11,17 @@ recommends in its ``extra["vocoder"]``; ``"auto"`` follows it.
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Iterator
 
+import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from voiceadapt.audio import FeatureParams, mu_law_decode
+from voiceadapt.audio import FeatureParams
 from voiceadapt.audio.features import mel_filterbank
+from voiceadapt.models import fastgen
 from voiceadapt.models.backbone import Backbone
-from voiceadapt.models.wavenet import generate
 
 VOCODERS = ("auto", "wavenet", "griffin-lim")
 GRIFFIN_LIM_ITERS = 48
@@ -56,12 +59,36 @@ def griffin_lim(log_mel: torch.Tensor, params: FeatureParams, n_iter: int = GRIF
     return torch.nn.functional.pad(wav, (0, params.hop_length)).clamp(-1.0, 1.0)
 
 
+def default_folds() -> int:
+    """WaveNet folds per utterance: ``VOICEADAPT_WAVENET_FOLDS`` (1 = exact, unfolded), else
+    one per core, at most 4."""
+    value = os.environ.get("VOICEADAPT_WAVENET_FOLDS")
+    return int(value) if value else max(1, min(4, os.cpu_count() or 1))
+
+
+@torch.no_grad()
+def vocode_stream(model: Backbone, mel: torch.Tensor, g: torch.Tensor, vocoder: str,
+                  generator: torch.Generator | None = None, temperature: float = 1.0,
+                  folds: int | None = None) -> Iterator[np.ndarray]:
+    """(1, M, T) normalized mel + (1, S) embedding -> waveform pieces in order, each as soon
+    as it is made. The WaveNet runs the compiled kernel (``fastgen``), ``folds`` pieces side
+    by side (``folds=1``: exactly the reference generation's samples)."""
+    vocoder = resolve_vocoder(model, vocoder)
+    if vocoder == "griffin-lim":
+        yield griffin_lim(model.stats.denormalize_mel(mel), model.features)[0].cpu().numpy()
+        return
+    yield from fastgen.stream(model.wavenet, mel.cpu(), g.cpu(), temperature, generator,
+                              folds=default_folds() if folds is None else folds)
+
+
 @torch.no_grad()
 def vocode(model: Backbone, mel: torch.Tensor, g: torch.Tensor, vocoder: str,
-           generator: torch.Generator | None = None, temperature: float = 1.0) -> torch.Tensor:
+           generator: torch.Generator | None = None, temperature: float = 1.0,
+           folds: int | None = None) -> torch.Tensor:
     """(B, M, T) normalized mels + (B, S) speaker embeddings -> (B, T * hop) waveforms."""
     vocoder = resolve_vocoder(model, vocoder)
     if vocoder == "griffin-lim":
         return griffin_lim(model.stats.denormalize_mel(mel), model.features)
-    classes, _ = generate(model.wavenet, mel, g, temperature=temperature, generator=generator)
-    return mu_law_decode(classes, model.cfg.wavenet.n_classes)
+    return torch.stack([torch.from_numpy(np.concatenate(list(vocode_stream(
+        model, mel[i:i + 1], g[i:i + 1], vocoder, generator, temperature, folds))))
+        for i in range(mel.shape[0])])

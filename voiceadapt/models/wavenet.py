@@ -157,6 +157,23 @@ def step(net: WaveNet, state: IncrementalState, prev: torch.Tensor, c_t: torch.T
     return net.head(skips.unsqueeze(-1)).squeeze(-1)
 
 
+def draw_uniforms(length: int, batch: int, generator: torch.Generator | None,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """The (length, batch) float64 uniforms that sampling consumes, drawn all at once, so
+    every implementation (this one, the compiled kernel, folds) can share them."""
+    gen_device = generator.device if generator is not None else "cpu"
+    return torch.rand(length, batch, generator=generator, dtype=torch.float64,
+                      device=gen_device).to(device)
+
+
+def sample_inverse_cdf(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The first class whose cumulative softmax(logits / temperature) exceeds u (B,)."""
+    scaled = (logits - logits.max(-1, keepdim=True).values).double() / max(temperature, 1e-5)
+    cdf = torch.cumsum(torch.exp(scaled), -1)
+    target = (u * cdf[:, -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=logits.shape[-1] - 1)
+
+
 @torch.no_grad()
 def generate(net: WaveNet, frames: torch.Tensor, g: torch.Tensor | None = None,
              temperature: float = 1.0, generator: torch.Generator | None = None,
@@ -176,6 +193,7 @@ def generate(net: WaveNet, frames: torch.Tensor, g: torch.Tensor | None = None,
     out = torch.empty(batch, length, dtype=torch.long, device=frames.device)
     all_logits = (torch.empty(batch, net.cfg.n_classes, length, device=frames.device)
                   if teacher is not None else None)
+    uniforms = draw_uniforms(length, batch, generator, frames.device)
     for t in range(length):
         logits = step(net, state, prev, c[..., t], biases)
         if all_logits is not None:
@@ -183,8 +201,7 @@ def generate(net: WaveNet, frames: torch.Tensor, g: torch.Tensor | None = None,
         if teacher is not None:
             sample = teacher[:, t]
         else:
-            probs = torch.softmax(logits / max(temperature, 1e-5), dim=-1)
-            sample = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            sample = sample_inverse_cdf(logits, uniforms[t], temperature)
         out[:, t] = sample
         prev = sample
     return out, all_logits
