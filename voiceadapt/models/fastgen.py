@@ -206,14 +206,10 @@ class Folding:
         return i * self.fold - self.overlap, (i + 1) * self.fold
 
 
-def _fold_inputs(inputs: np.ndarray, plan: Folding) -> np.ndarray:
-    """(T, 1, L, G) -> (steps, folds, L, G), edges padded by repeating the end values."""
-    out = np.empty((plan.steps, plan.folds) + inputs.shape[2:], dtype=np.float32)
-    for i in range(plan.folds):
-        lo, hi = plan.window(i)
-        idx = np.clip(np.arange(lo, hi), 0, plan.length - 1)
-        out[:, i] = inputs[idx, 0]
-    return out
+def _fold_conditioning(c: torch.Tensor, plan: Folding) -> torch.Tensor:
+    """(1, C, T) -> (folds, C, steps): each fold's window, edges padded with the end values."""
+    idx = torch.stack([torch.arange(*plan.window(i)) for i in range(plan.folds)])
+    return c[0][:, idx.clamp(0, plan.length - 1)].transpose(0, 1).contiguous()
 
 
 def _join(chunks: np.ndarray, plan: Folding, decode) -> np.ndarray:  # noqa: ANN001
@@ -251,14 +247,16 @@ def stream(net: WaveNet, frames: torch.Tensor, g: torch.Tensor | None = None,
     length = frames.shape[-1] * net.cfg.hop_length
     plan = Folding.plan(length, folds, overlap)
     with torch.no_grad():
-        c = net.upsample_frames(frames, length)
-    inputs = _fold_inputs(layer_inputs(net, c, g), plan)
+        c = _fold_conditioning(net.upsample_frames(frames, length), plan)
+    g = g.expand(plan.folds, -1) if g is not None else None
     uniforms = draw_uniforms(plan.steps, plan.folds, generator).numpy()
     gen = Stream(net, plan.folds)
     classes = np.empty((plan.steps, plan.folds), dtype=np.int64)
     for lo in range(0, plan.steps, chunk):
         hi = min(lo + chunk, plan.steps)
-        classes[lo:hi], _ = gen.run(inputs[lo:hi], uniforms[lo:hi], temperature)
+        # the per-sample layer inputs are made a chunk at a time: (chunk, folds, L, G) floats
+        classes[lo:hi], _ = gen.run(layer_inputs(net, c[..., lo:hi], g), uniforms[lo:hi],
+                                    temperature)
         if plan.folds == 1:
             yield decode(classes[lo:hi, 0])
         elif hi > plan.overlap:  # the first fold is the start of the utterance
