@@ -72,6 +72,8 @@ class TTSIn(BaseModel):
     speed: float = Field(1.0, ge=0.25, le=4.0)
     seed: int = 0
     stream: bool = False
+    vocoder: Literal["auto", "wavenet", "griffin-lim"] = Field(
+        "auto", description="auto: the one the model recommends")
 
 
 class SpeechIn(BaseModel):

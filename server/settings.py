@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data/service"), description="voices' audio and profiles")
     database_url: str | None = Field(None, description="SQLAlchemy URL; empty: SQLite in data_dir")
 
+    wavenet_folds: int = Field(0, ge=0, le=16, description="WaveNet pieces generated side by "
+                               "side per utterance; 1 = exact unfolded generation; 0 = one per core")
+
     # jobs
     job_backend: Literal["local", "celery"] = "local"
     local_workers: int = Field(1, ge=0, description="in-process adaptation threads (0: none)")

@@ -49,14 +49,15 @@ def resolve(service: Service, owner: str, voice: str) -> tuple[Backbone, torch.T
 
 
 def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: float = 1.0,
-          seed: int = 0, rate: int | None = None) -> Iterator[np.ndarray]:
+          seed: int = 0, rate: int | None = None, vocoder: str = "auto") -> Iterator[np.ndarray]:
     """Audio pieces at ``rate`` in reading order (a short pause before every sentence but
     the first), each made only when the caller asks for the next: a closed stream stops the
     work. The WaveNet vocoder yields pieces within a sentence; Griffin-Lim whole sentences."""
     native = model.features.sample_rate
     rate = rate or native
     pause = np.zeros(int(SENTENCE_PAUSE_S * rate), dtype=np.float32)
-    pieces = synthesize_stream(text, model, g, seed=seed, pace=speed)
+    pieces = synthesize_stream(text, model, g, seed=seed, pace=speed, vocoder=vocoder,
+                               folds=service.settings.wavenet_folds or None)
     current, spent, made = 0, 0.0, 0
     while True:
         start = time.perf_counter()

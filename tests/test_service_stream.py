@@ -81,3 +81,22 @@ def test_official_openai_client(live, tmp_path):
     wav = client.audio.speech.create(model="tts-1", voice="nova", input="And in WAV.",
                                      response_format="wav", speed=1.5)
     assert is_speech(*decode(wav.content), min_seconds=0.3)
+
+
+def test_wavenet_streams_within_a_sentence(live):
+    """With the WaveNet vocoder (compiled kernel) audio arrives in several pieces per
+    sentence, the first long before the sentence is done."""
+    server, _ = live
+    body = {"text": "A single sentence for the WaveNet.", "voice": "alloy", "stream": True,
+            "format": "pcm", "vocoder": "wavenet"}
+    sizes, stamps = [], []
+    start = time.perf_counter()
+    with httpx.stream("POST", f"{server.url}/v1/tts", json=body, timeout=300) as r:
+        assert r.status_code == 200
+        for chunk in r.iter_raw():
+            sizes.append(len(chunk))
+            stamps.append(time.perf_counter() - start)
+    total = sum(sizes)
+    assert total > 16000 and total % 2 == 0
+    assert len(sizes) >= 3, sizes
+    assert stamps[0] < 0.5 * stamps[-1], stamps

@@ -65,8 +65,8 @@ async def _stream(request: Request, pieces: Iterator[np.ndarray], fmt: str,
 
 async def respond(request: Request, service: Service, model: Backbone, g: torch.Tensor,
                   text: str, fmt: str, rate: int, speed: float, seed: int,
-                  stream: bool) -> Response:
-    pieces = speak(service, model, g, text, speed=speed, seed=seed, rate=rate)
+                  stream: bool, vocoder: str = "auto") -> Response:
+    pieces = speak(service, model, g, text, speed=speed, seed=seed, rate=rate, vocoder=vocoder)
     if stream:
         return StreamingResponse(_stream(request, pieces, fmt, rate),
                                  media_type=encoding.media_type(fmt))
@@ -89,7 +89,7 @@ async def tts(body: TTSIn, request: Request, service: ServiceDep, owner: OwnerDe
     except VoiceNotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     return await respond(request, service, model, g, body.text, body.format, body.sample_rate,
-                         body.speed, body.seed, body.stream)
+                         body.speed, body.seed, body.stream, body.vocoder)
 
 
 @router.post("/v1/tts/oneshot", response_class=Response,
