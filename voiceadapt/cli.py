@@ -91,7 +91,8 @@ def _cmd_say(args: argparse.Namespace) -> int:
     embedding = embedding_from_references(model, args.ref) if args.ref else None
     wav, rate = synthesize(args.text, args.speaker, embedding=embedding, voice=args.voice,
                            model=model, seed=args.seed, pace=args.pace,
-                           temperature=args.temperature, vocoder=args.vocoder)
+                           temperature=args.temperature, vocoder=args.vocoder,
+                           folds=args.folds)
     write_audio(args.output, wav, rate)
     print(f"wrote {args.output}: {len(wav) / rate:.2f} s at {rate} Hz")
     return 0
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=1.0, help="WaveNet sampling temperature")
     p.add_argument("--vocoder", default="auto", choices=["auto", "wavenet", "griffin-lim"],
                    help="auto: the one the model recommends (see MODEL_CARD.md)")
+    p.add_argument("--folds", type=int, help="WaveNet pieces made side by side (1: exact; "
+                   "default: one per core)")
     p.set_defaults(func=_cmd_say)
 
     p = sub.add_parser("adapt", help="fit a new voice from reference clips into a profile folder")
