@@ -56,8 +56,8 @@ def test_cancel_and_limits(service_settings, bundled_model, spoken_clips):
         assert api.post(f"/v1/voices/{voice['id']}/adapt",
                         json={"mode": "sea-enc"}).status_code == 422
         api.delete(f"/v1/voices/{voice['id']}")  # deleting a voice cancels its queued jobs
-        with api.app.state.service.db.session() as s:
-            assert s.get(Job, jobs[1]["id"]).cancel_requested
+        assert api.get(f"/v1/jobs/{jobs[1]['id']}").json()["state"] == "cancelled"
+        assert "voiceadapt_job_queue_depth 0.0" in api.get("/metrics").text
 
 
 def test_running_job_can_be_cancelled(service_settings, bundled_model, spoken_clips):

@@ -110,8 +110,11 @@ def get_voice(voice_id: str, service: ServiceDep, owner: OwnerDep) -> VoiceOut:
 @router.delete("/{voice_id}", status_code=204)
 def delete_voice(voice_id: str, service: ServiceDep, owner: OwnerDep) -> None:
     owned_voice(service, owner, voice_id)
-    with service.db.session() as s:
-        s.query(Job).filter(Job.voice_id == voice_id, Job.state.in_(ACTIVE_STATES)).update(
+    with service.db.session() as s:  # its jobs stop: queued ones at once, running ones soon
+        s.query(Job).filter(Job.voice_id == voice_id, Job.state == "queued").update(
+            {"state": "cancelled", "cancel_requested": True, "finished_at": now()},
+            synchronize_session=False)
+        s.query(Job).filter(Job.voice_id == voice_id, Job.state == "running").update(
             {"cancel_requested": True}, synchronize_session=False)
         s.query(Voice).filter(Voice.id == voice_id).delete()
     service.storage.delete_voice(voice_id)
