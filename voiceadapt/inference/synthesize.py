@@ -73,11 +73,16 @@ def synthesize_stream(text: str, model: Backbone, g: torch.Tensor, seed: int = 0
     device = model.speaker_table.weight.device
     generator = torch.Generator(device="cpu" if vocoder == "wavenet" else device).manual_seed(seed)
     gb = g[None]
-    for index, sentence in enumerate(process(text, model.symbols)):
-        ids = torch.tensor([sentence.ids], device=device)
-        mel, _ = model.acoustic.infer(ids, gb, pace=pace)
-        for piece in vocode_stream(model, mel, gb, vocoder, generator, temperature, folds):
-            yield index, np.asarray(piece, dtype=np.float32)
+    was_training = model.training
+    model.eval()  # a model fresh from training would speak through dropout: not repeatable
+    try:
+        for index, sentence in enumerate(process(text, model.symbols)):
+            ids = torch.tensor([sentence.ids], device=device)
+            mel, _ = model.acoustic.infer(ids, gb, pace=pace)
+            for piece in vocode_stream(model, mel, gb, vocoder, generator, temperature, folds):
+                yield index, np.asarray(piece, dtype=np.float32)
+    finally:
+        model.train(was_training)
 
 
 def synthesize_sentences(text: str, model: Backbone, g: torch.Tensor, seed: int = 0,

@@ -26,6 +26,10 @@ import torch
 from voiceadapt.models.wavenet import WaveNet, draw_uniforms
 
 SQRT_HALF = np.float32(0.7071067811865476)
+# fast-math without reassociation: sums keep their order, so results do not depend on how
+# numpy happened to align an array (with reassociation a vectorized sum's order does, and
+# a sample drawn near a CDF step could differ between two runs with the same seed)
+FAST = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 # tanh by table and linear interpolation (sigmoid(x) = (1 + tanh(x / 2)) / 2): libm's tanh
 # and exp were half of a sample's time; the table's error is under 2e-6
 TANH_RANGE = 9.0
@@ -34,7 +38,7 @@ TANH_TABLE = np.tanh(np.linspace(-TANH_RANGE, TANH_RANGE, TANH_POINTS)).astype(n
 TANH_SCALE = np.float32((TANH_POINTS - 1) / (2 * TANH_RANGE))
 
 
-@numba.njit(fastmath=True, inline="always", cache=True)
+@numba.njit(fastmath=FAST, inline="always", cache=True)
 def _tanh(x):  # noqa: ANN001, ANN202
     u = (x + np.float32(TANH_RANGE)) * TANH_SCALE
     if u <= 0.0:
@@ -51,12 +55,12 @@ class Weights:
     """The WaveNet's tensors as contiguous float32 arrays, laid out for the kernel."""
 
     embed: np.ndarray  # (n_classes, R)
-    w_cat: np.ndarray  # (L, G, 2R): [tap at t - dilation | tap at t], rows contiguous
-    w_out: np.ndarray  # (L, R + S, G/2)
+    w_cat: np.ndarray  # (L, 2R, G): [tap at t - dilation ; tap at t], input-major
+    w_out: np.ndarray  # (L, G/2, R + S)
     b_out: np.ndarray  # (L, R + S)
-    head1: np.ndarray  # (S, S) out x in
+    head1: np.ndarray  # (S in, S out)
     head1_b: np.ndarray
-    head2: np.ndarray  # (n_classes, S)
+    head2: np.ndarray  # (S, n_classes)
     head2_b: np.ndarray
     dilations: np.ndarray  # (L,)
     offsets: np.ndarray  # (L,) start of each layer's ring in the flat buffer
@@ -73,11 +77,11 @@ class Weights:
         dil = np.array(net.cfg.dilations, dtype=np.int64)
         return cls(
             embed=np32(net.embed.weight),
-            w_cat=np.stack([np32(torch.cat([w[:, :, 0], w[:, :, 1]], dim=1)) for w in convs]),
-            w_out=np.stack([np32(layer.out.weight[:, :, 0]) for layer in net.layers]),
+            w_cat=np.stack([np32(torch.cat([w[:, :, 0], w[:, :, 1]], dim=1).T) for w in convs]),
+            w_out=np.stack([np32(layer.out.weight[:, :, 0].T) for layer in net.layers]),
             b_out=np.stack([np32(layer.out.bias) for layer in net.layers]),
-            head1=np32(net.head[1].weight[:, :, 0]), head1_b=np32(net.head[1].bias),
-            head2=np32(net.head[3].weight[:, :, 0]), head2_b=np32(net.head[3].bias),
+            head1=np32(net.head[1].weight[:, :, 0].T), head1_b=np32(net.head[1].bias),
+            head2=np32(net.head[3].weight[:, :, 0].T), head2_b=np32(net.head[3].bias),
             dilations=dil, offsets=np.concatenate([[0], np.cumsum(dil)[:-1]]).astype(np.int64),
         )
 
@@ -96,17 +100,16 @@ def layer_inputs(net: WaveNet, c: torch.Tensor, g: torch.Tensor | None) -> np.nd
     return np.ascontiguousarray(out.float().cpu().numpy())
 
 
-@numba.njit(fastmath=True, cache=True)
-def _matvec_add(w, v, out):  # noqa: ANN001 - out += w @ v, w (rows, cols) row-major
-    rows, cols = w.shape
-    for i in range(rows):
-        acc = np.float32(0.0)
-        for k in range(cols):
-            acc += w[i, k] * v[k]
-        out[i] += acc
+@numba.njit(fastmath=FAST, cache=True)
+def _matvec_add(w_t, v, out):  # noqa: ANN001 - out += w @ v with w_t = w.T (cols, rows)
+    cols, rows = w_t.shape
+    for k in range(cols):  # axpy form: the inner loop is element-wise, so it vectorizes
+        vk = v[k]          # without reordering any sum
+        for i in range(rows):
+            out[i] += w_t[k, i] * vk
 
 
-@numba.njit(fastmath=True, parallel=True, cache=True)
+@numba.njit(fastmath=FAST, parallel=True, cache=True)
 def _steps(w_cat, w_out, b_out, head1, head1_b, head2, head2_b, embed, dilations, offsets,
            inputs, t0, ring, prev, uniforms, inv_temp, teacher, out, logits_out):  # noqa: ANN001
     """inputs.shape[0] samples for each of B streams (in parallel) from absolute time t0.
@@ -114,9 +117,9 @@ def _steps(w_cat, w_out, b_out, head1, head1_b, head2, head2_b, embed, dilations
     steps, batch, layers, gates = inputs.shape
     res_ch = embed.shape[1]
     half = gates // 2
-    both = w_out.shape[1]
+    both = w_out.shape[2]
     skip_ch = both - res_ch
-    classes = head2.shape[0]
+    classes = head2.shape[1]
     keep_logits = logits_out.shape[0] == steps
     forced = teacher.shape[0] == steps
     for b in numba.prange(batch):
@@ -192,7 +195,7 @@ class Stream:
         steps = inputs.shape[0]
         w = self.w
         out = np.empty((steps, self.batch), dtype=np.int64)
-        logits = np.empty((steps if keep_logits else 0, self.batch, w.head2.shape[0]),
+        logits = np.empty((steps if keep_logits else 0, self.batch, w.head2.shape[1]),
                           dtype=np.float32)
         _steps(w.w_cat, w.w_out, w.b_out, w.head1, w.head1_b, w.head2, w.head2_b,
                w.embed, w.dilations, w.offsets, inputs, self.t, self.ring, self.prev,
