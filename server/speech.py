@@ -1,4 +1,4 @@
-"""Turning a request into audio: which voice speaks, and the sentence-by-sentence stream."""
+"""Turning a request into audio: which voice speaks, and the stream of audio pieces."""
 
 from __future__ import annotations
 
@@ -62,9 +62,9 @@ def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: 
     while True:
         start = time.perf_counter()
         item = next(pieces, None)
-        spent += time.perf_counter() - start
+        took = time.perf_counter() - start
         index = item[0] if item is not None else -1
-        if index != current and made:  # a sentence is complete
+        if index != current and made:  # the previous sentence is complete
             seconds = made / native
             service.metrics.sentences.inc()
             service.metrics.audio_seconds.inc(seconds)
@@ -72,6 +72,7 @@ def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: 
             spent, made = 0.0, 0
         if item is None:
             return
+        spent += took  # this piece's time belongs to its own sentence
         out = to_rate(item[1], native, rate)
         if index != current and index > 0:
             out = np.concatenate([pause, out])

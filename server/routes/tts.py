@@ -49,8 +49,8 @@ def check_format(fmt: str, rate: int, stream: bool) -> None:
 
 async def _stream(request: Request, pieces: Iterator[np.ndarray], fmt: str,
                   rate: int) -> AsyncIterator[bytes]:
-    """A WAV header at once, then each sentence's samples as soon as it is made. Stops
-    generating when the client goes away."""
+    """A WAV header at once, then each piece of audio as soon as it is made (a sentence,
+    or part of one with the WaveNet). Stops generating when the client goes away."""
     if fmt == "wav":
         yield encoding.wav_stream_header(rate)
     try:
@@ -60,7 +60,10 @@ async def _stream(request: Request, pieces: Iterator[np.ndarray], fmt: str,
                 break
             yield encoding.pcm16(chunk)
     finally:
-        pieces.close()  # type: ignore[attr-defined]
+        try:
+            pieces.close()  # type: ignore[attr-defined]
+        except ValueError:  # cancelled while a worker thread was inside next(): that piece
+            pass            # finishes there, nothing asks for another, and GC closes it
 
 
 async def respond(request: Request, service: Service, model: Backbone, g: torch.Tensor,
