@@ -18,7 +18,6 @@ from voiceadapt import adapt
 log = logging.getLogger("voiceadapt.jobs")
 FITTERS = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
            "patch": adapt.adapt_patch}
-ADAPT_MODES = tuple(FITTERS)
 
 
 def claim(service: Service, job_id: str, redelivered: bool = False) -> bool:

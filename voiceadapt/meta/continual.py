@@ -9,7 +9,6 @@ and minimizing interference between examples falls out of the Reptile updates.""
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Iterable
 
@@ -90,9 +89,6 @@ class ContinualLearner:
     def fit_stream(self, stream: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
         for x, y in stream:
             self.observe(x, y)
-
-    def clone(self) -> nn.Module:
-        return copy.deepcopy(self.model)
 
 
 @torch.no_grad()
