@@ -8,8 +8,9 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from server import auth, logs
@@ -20,6 +21,7 @@ from server.settings import Settings
 from voiceadapt.models.backbone import Backbone
 
 STATIC = Path(__file__).parent / "static"
+MULTIPART_SLACK = 64 * 1024  # form fields and part headers beside the files
 
 
 def create_app(settings: Settings | None = None, model: Backbone | None = None) -> FastAPI:
@@ -49,6 +51,17 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
     app.state.settings = settings
     app.state.service = None
     app.add_middleware(logs.RequestLog)
+
+    @app.middleware("http")
+    async def refuse_oversized(request: Request, call_next):  # noqa: ANN001, ANN202
+        """413 before the body is read when its declared size is over the limit (multipart
+        framing allowed for); uploads are counted again as they are read."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_SLACK:
+            return JSONResponse({"detail": f"the request is {declared} bytes; uploads may be "
+                                           f"at most {settings.max_upload_bytes} bytes"}, 413)
+        return await call_next(request)
+
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from server.db import Job, Voice
+
+
+def utc(dt: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without a zone; they were written in UTC."""
+    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
+
 
 AdaptMode = Literal["sea-emb", "sea-all", "patch"]
 Format = Literal["wav", "flac", "opus", "ogg", "mp3", "pcm"]
@@ -27,7 +33,7 @@ class VoiceOut(BaseModel):
     @classmethod
     def of(cls, v: Voice, profile_bytes: int, job: Job | None = None) -> VoiceOut:
         return cls(id=v.id, name=v.name, mode=v.mode, clips=v.clips, seconds=v.seconds,
-                   profile_bytes=profile_bytes, created_at=v.created_at, updated_at=v.updated_at,
+                   profile_bytes=profile_bytes, created_at=utc(v.created_at), updated_at=utc(v.updated_at),
                    job=JobOut.of(job) if job else None)
 
 
@@ -50,13 +56,14 @@ class JobOut(BaseModel):
 
     @classmethod
     def of(cls, j: Job) -> JobOut:
+        started, finished = utc(j.started_at), utc(j.finished_at)
         seconds = None
-        if j.started_at is not None and j.finished_at is not None:
-            seconds = (j.finished_at - j.started_at).total_seconds()
+        if started is not None and j.state in ("running", "succeeded", "failed", "cancelled"):
+            seconds = ((finished or datetime.now(UTC)) - started).total_seconds()
         return cls(id=j.id, voice_id=j.voice_id, mode=j.mode, state=j.state, stage=j.stage,
                    step=j.step, steps=j.steps, loss=j.loss, heldout_loss=j.heldout_loss,
-                   error=j.error, attempts=j.attempts, created_at=j.created_at,
-                   started_at=j.started_at, finished_at=j.finished_at, seconds=seconds)
+                   error=j.error, attempts=j.attempts, created_at=utc(j.created_at),
+                   started_at=started, finished_at=finished, seconds=seconds)
 
 
 class AdaptIn(BaseModel):

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from server.db import Voice
 from server.encoding import to_rate
 from server.service import Service
+from voiceadapt.adapt import ProfileMismatch
 from voiceadapt.inference.synthesize import SENTENCE_PAUSE_S, synthesize_stream
 from voiceadapt.models.backbone import Backbone
 
@@ -22,6 +23,10 @@ OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "on
 
 class VoiceNotFound(LookupError):
     pass
+
+
+class VoiceUnusable(ValueError):
+    """The stored profile does not fit the loaded backbone (or is damaged)."""
 
 
 def builtin_voices(model: Backbone) -> dict[str, str]:
@@ -39,7 +44,10 @@ def resolve(service: Service, owner: str, voice: str) -> tuple[Backbone, torch.T
             row = s.scalar(select(Voice).where(Voice.owner == owner, Voice.name == voice)
                            .order_by(Voice.created_at.desc()).limit(1))
     if row is not None:
-        return service.voice_model(row.id, f"{row.mode}@{row.updated_at}")
+        try:
+            return service.voice_model(row.id, f"{row.mode}@{row.updated_at}")
+        except ProfileMismatch as exc:
+            raise VoiceUnusable(f"voice {row.id} cannot be used with this model: {exc}") from exc
     model = service.model
     speaker = builtin_voices(model).get(voice, voice)
     if speaker in model.speakers:
@@ -52,13 +60,15 @@ def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: 
           seed: int = 0, rate: int | None = None, vocoder: str = "auto") -> Iterator[np.ndarray]:
     """Audio pieces at ``rate`` in reading order (a short pause before every sentence but
     the first), each made only when the caller asks for the next: a closed stream stops the
-    work. The WaveNet vocoder yields pieces within a sentence; Griffin-Lim whole sentences."""
+    work. At the model's rate the WaveNet's pieces go out as they are made; at another rate
+    each sentence is resampled whole (Griffin-Lim makes whole sentences anyway)."""
     native = model.features.sample_rate
     rate = rate or native
     pause = np.zeros(int(SENTENCE_PAUSE_S * rate), dtype=np.float32)
     pieces = synthesize_stream(text, model, g, seed=seed, pace=speed, vocoder=vocoder,
                                folds=service.settings.wavenet_folds or None)
     current, spent, made = 0, 0.0, 0
+    held: list[np.ndarray] = []
     while True:
         start = time.perf_counter()
         item = next(pieces, None)
@@ -71,11 +81,18 @@ def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: 
             service.metrics.rtf.observe(spent / max(seconds, 1e-3))
             spent, made = 0.0, 0
         if item is None:
+            if held:
+                yield to_rate(np.concatenate(held), native, rate)
             return
         spent += took  # this piece's time belongs to its own sentence
-        out = to_rate(item[1], native, rate)
+        if index != current and held:  # resampled output goes out a sentence at a time
+            yield to_rate(np.concatenate(held), native, rate)
+            held = []
         if index != current and index > 0:
-            out = np.concatenate([pause, out])
+            yield pause
         current = index
         made += len(item[1])
-        yield out
+        if rate == native:
+            yield item[1]
+        else:  # resampling pieces one by one would put filter edges inside a sentence
+            held.append(item[1])

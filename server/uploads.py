@@ -6,6 +6,7 @@ Every problem is a clear 4xx: 413 too big or too long, 415 not audio, 422 unusab
 from __future__ import annotations
 
 from fastapi import HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
 
 from server.settings import Settings
 from voiceadapt.audio import (
@@ -53,7 +54,7 @@ async def read_clips(files: list[UploadFile], settings: Settings) -> list[Audio]
     for f in files:
         data = await read_upload(f, settings.max_upload_bytes, total_bytes)
         total_bytes += len(data)
-        clips.append(clip_from_bytes(data, f.filename or "clip", limits))
+        clips.append(await run_in_threadpool(clip_from_bytes, data, f.filename or "clip", limits))
     total = sum(c.seconds for c in clips)
     if total > settings.max_voice_seconds:
         raise HTTPException(413, f"{total:.1f} s of audio; a voice may have at most "

@@ -138,6 +138,8 @@ def test_keys_isolate_tenants(service_settings, bundled_model, spoken_clips):
         ha, hb = {"Authorization": f"Bearer {a}"}, {"Authorization": f"Bearer {b}"}
         assert api.get("/v1/voices").status_code == 401
         assert api.get("/v1/voices", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert api.post("/v1/frontend/text", json={"text": "Hi."}).status_code == 401
+        assert api.post("/v1/frontend/text", json={"text": "Hi."}, headers=ha).status_code == 200
         data, files = voice_form(spoken_clips[:1], name="mine")
         voice = api.post("/v1/voices", data=data, files=files, headers=ha).json()
         assert api.get("/v1/voices", headers=hb).json() == []
@@ -215,3 +217,36 @@ def test_cors(service_settings, bundled_model):
         assert r.headers["access-control-allow-origin"] == "https://app.example"
         r = api.get("/healthz", headers={"Origin": "https://evil.example"})
         assert "access-control-allow-origin" not in r.headers
+
+
+def test_hostile_or_broken_inputs(api, spoken_clips, service_settings):
+    # many channels at a high rate: refused before decoding, however small the file
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros((1000, 12), np.float32), 16000, format="WAV")
+    data, _ = voice_form(spoken_clips[:1])
+    r = api.post("/v1/voices", data=data, files=[("files", ("wide.wav", buf.getvalue(),
+                                                            "audio/wav"))])
+    assert r.status_code == 415 and "channels" in r.text
+    # a declared body far over the limit: 413 before it is read
+    big = b"\0" * (service_settings.max_upload_bytes + 200_000)
+    r = api.post("/v1/voices", data=data, files=[("files", ("big.wav", big, "audio/wav"))])
+    assert r.status_code == 413 and "at most" in r.text
+    # a stored voice whose profile no longer loads: 409, not a crash
+    voice = make_voice(api, spoken_clips[:1], name="broken")
+    (service_settings.data_dir / "voices" / voice["id"] / "profile" / "voice.safetensors"
+     ).write_bytes(b"not a profile")
+    r = api.post("/v1/tts", json={"text": "Hello.", "voice": voice["id"]})
+    assert r.status_code == 409 and "adapt it again" in r.text
+
+
+def test_refused_job_leaves_no_voice(service_settings, bundled_model, spoken_clips):
+    settings = service_settings.model_copy(update={"local_workers": 0, "max_jobs_per_key": 1})
+    with TestClient(create_app(settings, model=bundled_model)) as api:
+        first = make_voice(api, spoken_clips[:1], transcripts=True, mode="sea-emb")
+        assert first["job"]["state"] == "queued"
+        data, files = voice_form(spoken_clips[:1], transcripts=True, mode="sea-emb", name="two")
+        r = api.post("/v1/voices", data=data, files=files)
+        assert r.status_code == 429
+        assert [v["id"] for v in api.get("/v1/voices").json()] == [first["id"]]
+        job = api.get(f"/v1/jobs/{first['job']['id']}").json()
+        assert job["seconds"] is None and job["created_at"].endswith(("Z", "+00:00"))

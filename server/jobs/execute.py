@@ -50,10 +50,7 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
             job = s.get(Job, job_id)
             return job.state if job else "missing"
     started = time.perf_counter()
-    with service.db.session() as s:
-        job = s.get(Job, job_id)
-        voice = s.get(Voice, job.voice_id)
-        mode, voice_id, transcripts = job.mode, job.voice_id, list(voice.transcripts) if voice else []
+    mode = "?"
     last_write = [0.0]
 
     def progress(p: adapt.Progress) -> None:
@@ -70,13 +67,17 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
         with service.db.session() as s:
             return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
-    try:
+    try:  # from here on the job always ends in a final state
+        with service.db.session() as s:
+            job = s.get(Job, job_id)
+            voice = s.get(Voice, job.voice_id)
+            mode, voice_id = job.mode, job.voice_id
         if voice is None:
             raise LookupError("the voice was deleted")
         clips = service.storage.clip_paths(voice_id)
         cfg = adapt.FitConfig(steps=service.settings.adapt_steps)
-        profile = FITTERS[mode](service.model, clips, transcripts, cfg=cfg, name=voice.name,
-                                progress=progress, cancel=cancelled,
+        profile = FITTERS[mode](service.model, clips, list(voice.transcripts), cfg=cfg,
+                                name=voice.name, progress=progress, cancel=cancelled,
                                 limits=service.audio_limits())
         with service.db.session() as s:
             voice_row = s.get(Voice, voice_id, with_for_update=True)
@@ -88,14 +89,10 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
         service.forget_voice(voice_id)
         state = "succeeded"
     except adapt.Cancelled:
-        with service.db.session() as s:
-            _finish(s, job_id, "cancelled")
-        state = "cancelled"
+        state = _finish_safely(service, job_id, "cancelled")
     except Exception as exc:  # the job records why; the worker goes on
         log.exception("job %s failed", job_id)
-        with service.db.session() as s:
-            _finish(s, job_id, "failed", f"{type(exc).__name__}: {exc}")
-        state = "failed"
+        state = _finish_safely(service, job_id, "failed", f"{type(exc).__name__}: {exc}")
     log.info("job %s %s in %.1f s", job_id, state, time.perf_counter() - started,
              extra={"job_id": job_id, "mode": mode, "state": state})
     return state
@@ -104,6 +101,20 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
 def _finish(s, job_id: str, state: str, error: str | None = None) -> None:  # noqa: ANN001
     job = s.get(Job, job_id)
     job.state, job.finished_at, job.error = state, now(), error
+
+
+def _finish_safely(service: Service, job_id: str, state: str, error: str | None = None,
+                   attempts: int = 3) -> str:
+    """Record the final state, retrying a busy database; a job must not stay "running"."""
+    for attempt in range(attempts):
+        try:
+            with service.db.session() as s:
+                _finish(s, job_id, state, error)
+            return state
+        except Exception:
+            log.exception("job %s: could not record %s (try %d)", job_id, state, attempt + 1)
+            time.sleep(1.0 + attempt)
+    return state
 
 
 def recover(service: Service, running_interrupted: bool = True) -> list[str]:
@@ -116,6 +127,7 @@ def recover(service: Service, running_interrupted: bool = True) -> list[str]:
         for job in interrupted:
             if job.attempts < service.settings.max_job_attempts and not job.cancel_requested:
                 job.state, job.error = "queued", "interrupted by a restart; queued again"
+                job.started_at, job.step = None, 0
             else:
                 job.state, job.finished_at = "failed", now()
                 job.error = "interrupted by a restart (no attempts left)"

@@ -5,15 +5,16 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from server.deps import SettingsDep
+from server.deps import SettingsDep, get_owner
 from server.uploads import clip_from_bytes, limits_of, read_upload
 from voiceadapt.audio import FeatureParams, f0
 from voiceadapt.text import TextError, process
 
-router = APIRouter(prefix="/v1/frontend", tags=["front-end"])
+router = APIRouter(prefix="/v1/frontend", tags=["front-end"], dependencies=[Depends(get_owner)])
 
 
 class TextIn(BaseModel):
@@ -51,9 +52,13 @@ def analyze_text(body: TextIn, settings: SettingsDep) -> list[SentenceOut]:
 @router.post("/audio", response_model=AudioReport)
 async def analyze_audio(file: UploadFile, settings: SettingsDep) -> AudioReport:
     data = await read_upload(file, settings.max_upload_bytes)
+    return await run_in_threadpool(_analyze, data, file.filename or "clip", settings)
+
+
+def _analyze(data: bytes, name: str, settings) -> AudioReport:  # noqa: ANN001
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        audio = clip_from_bytes(data, file.filename or "clip", limits_of(settings))
+        audio = clip_from_bytes(data, name, limits_of(settings))
     hz, voiced = f0(audio.samples, FeatureParams())
     return AudioReport(
         original_seconds=round(audio.original_seconds, 3), original_rate=audio.original_rate,

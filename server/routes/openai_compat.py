@@ -8,9 +8,9 @@ from sqlalchemy import select
 
 from server.db import Voice
 from server.deps import OwnerDep, ServiceDep
-from server.routes.tts import check_text, respond
+from server.routes.tts import check_text, resolve_or_http, respond
 from server.schemas import SpeechIn
-from server.speech import VoiceNotFound, builtin_voices, resolve
+from server.speech import builtin_voices
 
 router = APIRouter(tags=["OpenAI-compatible"])
 MODEL_ID = "voiceadapt-1"
@@ -28,10 +28,7 @@ async def speech(body: SpeechIn, request: Request, service: ServiceDep,
     if body.response_format == "aac":
         raise HTTPException(422, "aac is not offered; use mp3, opus, flac, wav or pcm")
     check_text(service, body.input)
-    try:
-        model, g = resolve(service, owner, body.voice)
-    except VoiceNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    model, g = await resolve_or_http(service, owner, body.voice)
     return await respond(request, service, model, g, body.input, body.response_format,
                          OPENAI_RATE, body.speed, 0, False)
 

@@ -17,7 +17,7 @@ from server.deps import OwnerDep, ServiceDep
 from server.routes.voices import store_voice
 from server.schemas import Format, TTSIn
 from server.service import Service
-from server.speech import VoiceNotFound, resolve, speak
+from server.speech import VoiceNotFound, VoiceUnusable, resolve, speak
 from server.uploads import check_transcripts, read_clips
 from voiceadapt.adapt.sea_enc import embedding_from_clips
 from voiceadapt.models.backbone import Backbone
@@ -35,6 +35,17 @@ def check_text(service: Service, text: str) -> None:
             raise HTTPException(422, "the text has nothing to say")
     except TextError as exc:
         raise HTTPException(422, str(exc)) from exc
+
+
+async def resolve_or_http(service: Service, owner: str, voice: str) -> tuple[Backbone, torch.Tensor]:
+    """The voice's model and embedding (a cache miss hashes and copies the backbone: done in
+    a worker thread); 404 when there is no such voice, 409 when it no longer fits the model."""
+    try:
+        return await run_in_threadpool(resolve, service, owner, voice)
+    except VoiceNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except VoiceUnusable as exc:
+        raise HTTPException(409, f"{exc}; adapt it again") from exc
 
 
 def check_format(fmt: str, rate: int, stream: bool) -> None:
@@ -87,10 +98,7 @@ async def respond(request: Request, service: Service, model: Backbone, g: torch.
 async def tts(body: TTSIn, request: Request, service: ServiceDep, owner: OwnerDep) -> Response:
     check_text(service, body.text)
     check_format(body.format, body.sample_rate, body.stream)
-    try:
-        model, g = resolve(service, owner, body.voice)
-    except VoiceNotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
+    model, g = await resolve_or_http(service, owner, body.voice)
     return await respond(request, service, model, g, body.text, body.format, body.sample_rate,
                          body.speed, body.seed, body.stream, body.vocoder)
 

@@ -32,20 +32,32 @@ def owned_voice(service: Service, owner: str, voice_id: str) -> Voice:
     return voice
 
 
-def queue_job(service: Service, owner: str, voice: Voice, mode: str) -> Job:
+def check_can_queue(service: Service, owner: str, transcripts: list, mode: str) -> None:
+    """429 at the key's job limit; 422 when the mode needs transcripts the clips lack."""
+    if mode != "sea-enc" and any(t is None for t in transcripts):
+        raise HTTPException(422, f"{mode} fits the voice on what was said: this voice has "
+                                 "clips without transcripts (sea-enc needs none)")
     with service.db.session() as s:
         active = s.scalar(select(func.count()).select_from(Job).where(
             Job.owner == owner, Job.state.in_(ACTIVE_STATES)))
-        if active >= service.settings.max_jobs_per_key:
-            raise HTTPException(429, f"{active} adaptation jobs are already queued or running "
-                                     f"for this key; the limit is {service.settings.max_jobs_per_key}")
-        if mode != "sea-enc" and any(t is None for t in voice.transcripts):
-            raise HTTPException(422, f"{mode} fits the voice on what was said: this voice has "
-                                     "clips without transcripts (sea-enc needs none)")
-        job = Job(id=new_id("job"), owner=owner, voice_id=voice.id, mode=mode, state="queued",
-                  steps=service.settings.adapt_steps)
+    if active >= service.settings.max_jobs_per_key:
+        raise HTTPException(429, f"{active} adaptation jobs are already queued or running "
+                                 f"for this key; the limit is {service.settings.max_jobs_per_key}")
+
+
+def queue_job(service: Service, owner: str, voice: Voice, mode: str) -> Job:
+    check_can_queue(service, owner, voice.transcripts, mode)
+    job = Job(id=new_id("job"), owner=owner, voice_id=voice.id, mode=mode, state="queued",
+              steps=service.settings.adapt_steps)
+    with service.db.session() as s:
         s.add(job)
-    service.runner.submit(job.id)
+    try:
+        service.runner.submit(job.id)
+    except Exception as exc:  # e.g. the broker is down: say so, and leave no orphan job
+        with service.db.session() as s:
+            s.query(Job).filter(Job.id == job.id).update(
+                {"state": "failed", "finished_at": now(), "error": f"could not queue: {exc}"})
+        raise HTTPException(503, f"the job queue is unavailable: {exc}") from exc
     return job
 
 
@@ -87,6 +99,8 @@ async def create_voice(
     texts = check_transcripts(transcripts, len(clips))
     if mode != "sea-enc" and None in texts:
         raise HTTPException(422, f"{mode} needs a transcript for every clip (sea-enc needs none)")
+    if mode != "sea-enc":  # before anything is stored: a refused job leaves no voice behind
+        check_can_queue(service, owner, texts, mode)
     g = await run_in_threadpool(embedding_from_clips, service.model, clips)
     voice = await store_voice(service, owner, name, clips, texts, g)
     job = queue_job(service, owner, voice, mode) if mode != "sea-enc" else None

@@ -62,8 +62,20 @@ def _as_bytes(source: AudioSource) -> tuple[bytes, str]:
     return source.read(), getattr(source, "name", "uploaded audio")
 
 
+MAX_RATE = 192_000  # above this (or MAX_CHANNELS) a small file could decode into gigabytes
+MAX_CHANNELS = 8
+
+
+def _check_shape(rate: int, channels: int) -> None:
+    if rate > MAX_RATE or channels > MAX_CHANNELS:
+        raise UndecodableAudioError(
+            f"{channels} channels at {rate} Hz is not a voice recording (at most "
+            f"{MAX_CHANNELS} channels and {MAX_RATE} Hz)")
+
+
 def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
     with sf.SoundFile(io.BytesIO(data)) as f:
+        _check_shape(f.samplerate, f.channels)
         if f.frames > 0 and f.samplerate > 0 and f.frames / f.samplerate > max_seconds:
             raise TooLongError(_too_long_message(f.frames / f.samplerate, max_seconds))
         samples = f.read(dtype="float32", always_2d=True)
@@ -80,6 +92,7 @@ def _decode_pyav(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
             raise UndecodableAudioError("the file has no audio stream")
         stream = container.streams.audio[0]
         rate = stream.codec_context.sample_rate or stream.rate
+        _check_shape(int(rate or 0), int(stream.codec_context.channels or 0))
         resampler = av.AudioResampler(format="fltp")
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
@@ -107,7 +120,7 @@ def decode(source: AudioSource, max_seconds: float = AudioLimits.max_seconds,
         raise EmptyAudioError(f"{name} is empty (0 bytes)")
     try:
         return _decode_soundfile(data, max_seconds)
-    except TooLongError:
+    except (TooLongError, UndecodableAudioError):
         raise
     except Exception:  # libsndfile does not know the container: let FFmpeg try
         pass
