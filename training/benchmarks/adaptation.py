@@ -299,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="path prefix for .json, .md and .png")
     parser.add_argument("--parts", help="where finished speakers are kept so a rerun resumes "
                         "(default: OUT.parts/; delete it to start over)")
+    parser.add_argument("--from-parts", action="store_true",
+                        help="only summarize the speakers already finished in --parts (a "
+                        "partial run's table while it goes on)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     model = load(args.model)
@@ -309,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
         speakers = [speakers[int(i * step)] for i in range(args.speakers)]
     out = Path(args.out)
     parts = Path(args.parts) if args.parts else out.parent / f"{out.name}.parts"
+    if args.from_parts:
+        speakers = [s for s in speakers if (parts / f"{s}.json").exists()]
+        if not speakers:
+            parser.error(f"no finished speakers in {parts}")
     result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
                  args.steps, Judges(), parts=parts)
     out.parent.mkdir(parents=True, exist_ok=True)
