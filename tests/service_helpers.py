@@ -9,6 +9,27 @@ import numpy as np
 import soundfile as sf
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(ready, what: str, timeout: float, errors: tuple = (Exception,),  # noqa: ANN001
+             poll: float = 0.1) -> None:
+    """Call ``ready()`` until it stops raising ``errors`` (a server answering), or fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ready()
+            return
+        except errors:
+            assert time.monotonic() < deadline, f"{what} did not start"
+            time.sleep(poll)
+
+
 def voice_form(clips: list[tuple[bytes, str]], name: str = "test voice", consent: bool = True,
                transcripts: bool = False, mode: str = "sea-enc") -> tuple[dict, list]:
     data = {"name": name, "consent": "true" if consent else "false", "mode": mode}
@@ -43,14 +64,11 @@ class LiveServer:
     """The app under a real uvicorn server on a free loopback port, in a thread."""
 
     def __init__(self, app) -> None:  # noqa: ANN001
-        import socket
         import threading
 
         import uvicorn
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="on"))

@@ -5,45 +5,30 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import voice_form, wait_job
+from service_helpers import free_port, voice_form, wait_for, wait_job
 
 from server.main import create_app
 
 pytestmark = pytest.mark.synth
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def redis_url(tmp_path):
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is missing (install it with .ci/run's apt step)")
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                              "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     import redis
 
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.1)
+    wait_for(lambda: redis.Redis.from_url(url).ping(), "redis-server", 20, (redis.ConnectionError,))
     yield url
     proc.terminate()
     proc.wait(10)

@@ -6,15 +6,13 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import voice_form, wait_job
+from service_helpers import free_port, voice_form, wait_for, wait_job
 
 from server.main import create_app
 
@@ -42,23 +40,16 @@ def postgres_url():
         as_user = ["runuser", "-u", "postgres", "--"]
     subprocess.run([*as_user, _bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
                    check=True, capture_output=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([*as_user, _bin("postgres"), "-D", str(data), "-p", str(port),
                              "-k", str(root), "-c", "listen_addresses=127.0.0.1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     import psycopg
 
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres").close()
-            break
-        except psycopg.OperationalError:
-            assert time.monotonic() < deadline, "postgres did not start"
-            time.sleep(0.2)
+    wait_for(lambda: psycopg.connect(f"host=127.0.0.1 port={port} user=postgres "
+                                     "dbname=postgres").close(),
+             "postgres", 30, (psycopg.OperationalError,), poll=0.2)
     yield url
     proc.terminate()
     proc.wait(20)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.benchmarks.report import write_report
 from training.corpus.manifest import Corpus, Utterance, read_corpus
 from training.judges import Judges, speaker_embedding, words
 from voiceadapt import adapt
@@ -318,11 +319,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no finished speakers in {parts}")
     result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
                  args.steps, Judges(), parts=parts)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
-    out.with_suffix(".md").write_text(markdown(result))
+    write_report(out, result, markdown(result))
     plot(result, out.with_suffix(".png"))
-    print(markdown(result))
     return 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from training.benchmarks import meta_checks as mc
+from training.benchmarks.report import write_report
 from voiceadapt.files import atomic_write_text
 
 CHECKS = {
@@ -137,9 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(parts_file, json.dumps(results, indent=1))
         print(json.dumps(results[name]), flush=True)
     if all(name in results for name in CHECKS):
-        atomic_write_text(out.with_suffix(".json"), json.dumps(results, indent=1))
-        atomic_write_text(out.with_suffix(".md"), markdown(results))
-        print(markdown(results))
+        write_report(out, results, markdown(results))
     return 0
 
 

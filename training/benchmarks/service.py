@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
-import json
 import os
 import socket
 import statistics
@@ -24,6 +23,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from training.benchmarks.report import write_report
 
 ONE = "The quick brown fox jumps over the lazy dog."
 THREE = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
@@ -144,12 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="path prefix for .json and .md")
     args = parser.parse_args(argv)
     result = run(args.repeats, args.levels, args.per_client)
-    text = markdown(result)
-    if args.out:
-        out = Path(args.out)
-        out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-        out.with_suffix(".md").write_text(text)
-    print(text)
+    write_report(args.out, result, markdown(result))
     return 0
 
 

@@ -18,10 +18,10 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import torch
 
+from training.benchmarks.report import write_report
 from voiceadapt.models import fastgen
 from voiceadapt.models.wavenet import WaveNet, WaveNetConfig, generate
 
@@ -145,12 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="path prefix for .json and .md")
     args = parser.parse_args(argv)
     result = run(args.seconds, args.naive_samples, tuple(args.folds))
-    text = markdown(result)
-    if args.out:
-        out = Path(args.out)
-        out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-        out.with_suffix(".md").write_text(text)
-    print(text)
+    write_report(args.out, result, markdown(result))
     return 0
 
 
