@@ -14,7 +14,7 @@ from training.corpus.build import build_corpus
 from training.corpus.derive import SpeakerParams, sample_params, transform
 from training.corpus.feature_cache import FeatureCache, params_key
 from training.corpus.manifest import read_corpus
-from training.corpus.plan import PRESETS, CorpusConfig, make_plan
+from training.corpus.plan import PRESETS, CorpusConfig, make_plan, sentence_key
 from training.corpus.sentences import diphones, phones, select_sentences
 from training.corpus.voices import TRAINING_VOICES, synthesize_batch, voice_by_name
 from voiceadapt.audio import FeatureParams, f0, log_mel
@@ -51,7 +51,8 @@ def test_dev_shared_sentences_stay_out_of_training(tiny):
     dev_texts = {u.normalized for u in corpus.split("dev")}
     train_texts = {u.normalized for u in corpus.split("train")}
     plan = make_plan(TINY)
-    shared = set(plan.sentences.normalized[-TINY.dev_shared_sentences :])
+    last = sentence_key(TINY.sentences - 1)
+    shared = {t.normalized for (_, key), t in plan.texts.items() if key == last}
     assert shared <= dev_texts
     assert not shared & train_texts
 
@@ -103,9 +104,13 @@ def test_feature_cache_is_hash_keyed_and_reused(tiny):
 
 
 def test_reserved_voices_are_refused():
-    for name in ("flite-slt", "flite-kal16", "festival-cmu-us-slt-arctic-hts", "espeak-mb-us1"):
+    for name in ("flite-slt", "festival-cmu-us-slt-arctic-hts", "festival-cmu_us_slt_arctic_hts",
+                 "asterisk-core-sounds-en-g722", "asterisk-core-sounds-es-gsm",
+                 "/usr/share/sounds/alsa/Front_Center.wav"):
         with pytest.raises(ValueError, match="reserved for evaluation"):
             voice_by_name(name)
+    with pytest.raises(ValueError, match="not a corpus voice"):
+        voice_by_name("espeak-mb-us1")
     with pytest.raises(ValueError, match="reserved"):
         CorpusConfig(voices=("flite-slt",), speakers_per_voice=2, dev_speakers=0,
                      utterances_per_speaker=1, dev_shared_sentences=0, sentences=5)

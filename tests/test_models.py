@@ -133,7 +133,7 @@ def test_mismatched_or_damaged_checkpoints_are_refused(tmp_path):
     path = save(model, tmp_path / "m.safetensors")
     with pytest.raises(CheckpointError, match="sha256"):
         load(path, expected_sha256="0" * 64)
-    other = SymbolTable(version="old", symbols=model.symbols.symbols[:-1] + ("Z",))
+    other = SymbolTable(version=model.symbols.version, symbols=model.symbols.symbols[:-1] + ("Z",))
     model.symbols = other
     with pytest.raises(SymbolTableMismatch, match="symbol table mismatch"):
         load(save(model, tmp_path / "old.safetensors"))

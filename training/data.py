@@ -38,8 +38,9 @@ def load_corpus_items(corpus_dir: str | Path, cache_dir: str | Path, params: Fea
 
     corpus = read_corpus(corpus_dir)
     cache = FeatureCache(cache_dir, params)
-    table = SymbolTable()
-    utts = [u for u in corpus.utterances if u.split == split]
+    table = SymbolTable()  # the newest table: older tables' ids are its prefix
+    # untranscribed recordings serve the speaker encoder only
+    utts = [u for u in corpus.utterances if u.split == split and u.transcribed]
     speakers = sorted({u.speaker for u in utts})
     index = {s: i for i, s in enumerate(speakers)}
     items = []

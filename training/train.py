@@ -77,7 +77,7 @@ def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams) 
     from voiceadapt.models.checkpoint import load
 
     model = load(cfg.model.init)
-    expected = model_config(cfg, len(SymbolTable()), params)
+    expected = model_config(cfg, len(model.symbols), params)
     if model.cfg != expected:
         raise ValueError(f"{cfg.model.init} is not a model of size {cfg.model.size!r}")
     if model.speakers != speakers:
@@ -127,6 +127,11 @@ class Trainer:
         else:
             self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
                                   corpus_stats(items, params)).to(self.device)
+        top = max((int(item.ids.max()) for item in items), default=0)
+        if top >= len(self.model.symbols):
+            raise ValueError(
+                f"the corpus uses phoneme symbols beyond the model's table {self.model.symbols.version} "
+                f"({len(self.model.symbols)} symbols): warm-start a model with table {table.version}")
         if not cfg.train.wavenet:
             self.model.wavenet.requires_grad_(False)  # frozen: DDP and AdamW skip it
         self.step_module: torch.nn.Module = TrainStep(self.model)

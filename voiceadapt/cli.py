@@ -53,12 +53,15 @@ def _cmd_corpus_build(args: argparse.Namespace) -> int:
     from training.corpus.build import build_corpus
     from training.corpus.plan import PRESETS
 
+    if args.preset not in PRESETS:
+        print(f"error: no preset {args.preset!r} (presets: {', '.join(PRESETS)})", file=sys.stderr)
+        return 2
     config = PRESETS[args.preset]
     cache = None if args.no_features else args.cache
     corpus, stats = build_corpus(config, args.out, workers=args.jobs, cache=cache,
                                  keep_base=args.keep_base)
     print(json.dumps({"summary": corpus.info["summary"],
-                      "diphone_coverage": corpus.info["diphone_coverage"],
+                      "diphone_coverage": corpus.info.get("diphone_coverage"),
                       "build": vars(stats) | {"seconds": round(stats.seconds, 1)}}, indent=1))
     return 0
 
@@ -273,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     corpus = sub.add_parser("corpus", help="build, import or summarize a training corpus")
     csub = corpus.add_subparsers(dest="corpus_command", required=True)
     p = csub.add_parser("build", help="synthesize the multi-speaker corpus from Debian's voices")
-    p.add_argument("--preset", default="default", choices=["default", "tiny"])
+    p.add_argument("--preset", default="default",
+                   help="default, tiny, v2 (1,040 speakers, real people), v2-tiny, leave-voice-out "
+                   "(training/corpus/plan.py)")
     p.add_argument("--out", default="data/corpus")
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
     p.add_argument("--cache", default="data/cache", help="feature cache folder")

@@ -1,8 +1,11 @@
 """Derived speakers: WORLD analysis/resynthesis of a base voice with new voice parameters.
 
-F0 scale moves the pitch, a spectral-envelope frequency warp moves the formants
-(a shorter or longer vocal tract), the rate changes tempo without changing pitch,
-and breathiness raises the aperiodicity (more noise in the excitation).
+F0 scale moves the pitch and F0 range widens or flattens the intonation around the
+utterance's mean; a spectral-envelope frequency warp moves the formants (a shorter or
+longer vocal tract); tilt brightens or darkens the envelope; the rate changes tempo
+without changing pitch; breathiness raises the aperiodicity (more noise in the
+excitation); jitter and shimmer perturb the period and amplitude frame by frame.
+Defaults leave a voice as it was, so the ``default`` corpus's speakers are unchanged.
 """
 
 from __future__ import annotations
@@ -26,14 +29,28 @@ class SpeakerParams:
     warp: float = 1.0  # > 1 moves formants up (shorter vocal tract)
     rate: float = 1.0  # > 1 speaks faster
     breathiness: float = 0.0  # 0 = as analysed, 1 = fully aperiodic
+    # multiplies log-F0 deviations from the utterance's mean (< 1 flatter, > 1 livelier)
+    f0_range: float = 1.0
+    tilt_db: float = 0.0  # spectral tilt in dB per octave above 500 Hz (< 0 darker)
+    jitter: float = 0.0  # relative std of frame-to-frame F0 perturbation
+    shimmer: float = 0.0  # relative std of frame-to-frame amplitude perturbation
 
     def __post_init__(self) -> None:
         if not (0.3 <= self.f0_scale <= 3.0 and 0.7 <= self.warp <= 1.4 and 0.5 <= self.rate <= 2.0
-                and 0.0 <= self.breathiness <= 0.9):
+                and 0.0 <= self.breathiness <= 0.9 and 0.3 <= self.f0_range <= 2.0
+                and -6.0 <= self.tilt_db <= 6.0 and 0.0 <= self.jitter <= 0.05
+                and 0.0 <= self.shimmer <= 0.3):
             raise ValueError(f"speaker parameters out of range: {self}")
 
+    @property
+    def identity(self) -> bool:
+        return self == SpeakerParams()
+
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """Only the fields that differ from the defaults (older corpora keep their records)."""
+        base = asdict(SpeakerParams())
+        return {k: v for k, v in asdict(self).items()
+                if k in ("f0_scale", "warp", "rate", "breathiness") or v != base[k]}
 
     def distance(self, other: SpeakerParams) -> float:
         """A rough perceptual distance: log-ratios of pitch/warp/rate plus breathiness."""
@@ -69,6 +86,35 @@ def sample_params(count: int, seed: int) -> list[SpeakerParams]:
     return out
 
 
+def sample_wide_params(count: int, seed: int) -> list[SpeakerParams]:
+    """``count`` parameter sets drawn from continuous ranges wide enough to cross sex.
+
+    F0 scale log-uniform over [0.55, 1.9] by strata; the vocal-tract warp follows pitch
+    loosely over [0.82, 1.22]; F0 range, tilt, breathiness, rate, jitter and shimmer are
+    drawn independently. A quarter of the speakers keep the base voice's vocal tract
+    (warp 1) so derived speakers do not all sound processed.
+    """
+    rng = random.Random(seed)
+    strata = list(range(count))
+    rng.shuffle(strata)
+    lo, hi = math.log(0.55), math.log(1.9)
+    out = []
+    for k in strata:
+        u = (k + rng.random()) / count
+        warp = 0.82 + 0.40 * min(1.0, max(0.0, u + rng.uniform(-0.3, 0.3)))
+        out.append(SpeakerParams(
+            f0_scale=round(math.exp(lo + u * (hi - lo)), 4),
+            warp=1.0 if rng.random() < 0.25 else round(warp, 4),
+            rate=round(rng.uniform(0.85, 1.15), 4),
+            breathiness=round(rng.uniform(0.0, 0.45), 4),
+            f0_range=round(math.exp(rng.uniform(math.log(0.6), math.log(1.6))), 4),
+            tilt_db=round(rng.uniform(-3.0, 2.0), 3),
+            jitter=round(rng.uniform(0.0, 0.02), 4),
+            shimmer=round(rng.uniform(0.0, 0.12), 4),
+        ))
+    return out
+
+
 def _warp_envelope(sp: np.ndarray, warp: float) -> np.ndarray:
     """Resample each frame's spectral envelope along frequency: ``new(f) = old(f / warp)``."""
     bins = sp.shape[1]
@@ -88,9 +134,22 @@ def transform(samples: np.ndarray, params: SpeakerParams, rate: int = SAMPLE_RAT
     f0 = pyworld.stonemask(x, f0, times, rate)
     sp = pyworld.cheaptrick(x, f0, times, rate)
     ap = pyworld.d4c(x, f0, times, rate)
+    voiced = f0 > 0
+    if params.f0_range != 1.0 and voiced.any():
+        log_f0 = np.log(f0[voiced])
+        f0[voiced] = np.exp(log_f0.mean() + params.f0_range * (log_f0 - log_f0.mean()))
     f0 = f0 * params.f0_scale
+    rng = np.random.default_rng(int(1e6 * (params.f0_scale + params.warp + params.rate)) + len(x))
+    if params.jitter > 0:
+        f0 = f0 * (1.0 + params.jitter * rng.standard_normal(len(f0)))
     if params.warp != 1.0:
         sp = _warp_envelope(sp, params.warp)
+    if params.tilt_db != 0.0:
+        freqs = np.linspace(0, rate / 2, sp.shape[1])
+        octaves = np.log2(np.maximum(freqs, 500.0) / 500.0)
+        sp = sp * (10.0 ** (params.tilt_db * octaves / 10.0))[None, :]  # power envelope
+    if params.shimmer > 0:
+        sp = sp * np.exp(2 * params.shimmer * rng.standard_normal(len(sp)))[:, None]
     if params.breathiness > 0:
         ap = 1.0 - (1.0 - ap) * (1.0 - params.breathiness)
     y = pyworld.synthesize(

@@ -32,6 +32,14 @@ class Utterance:
     audio: str
     duration: float  # seconds
     split: str
+    language: str = "en-us"  # espeak-ng language of the phonemes
+    # what the build put the audio through: "" untouched, a codec, or "analog" (room/EQ/noise)
+    channel: str = ""
+
+    @property
+    def transcribed(self) -> bool:
+        """False for a recording whose words are unknown (usable without text only)."""
+        return bool(self.phonemes)
 
 
 @dataclass(frozen=True)

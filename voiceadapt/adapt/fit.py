@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import copy
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.vocoders import resolve_vocoder
 from voiceadapt.text import normalize, phonemize
+from voiceadapt.text.g2p import DEFAULT_LANGUAGE
 from voiceadapt.text.symbols import WORD_BOUNDARY
 
 PATCH_LIMIT = 0.05
@@ -52,6 +54,8 @@ class FitConfig:
     # at a time, so a step costs the same for 30 s or 5 min of reference
     wavenet: bool | None = None  # fit through the WaveNet's loss too; None: when the model's
     # recommended vocoder is the WaveNet (a Griffin-Lim model only needs its acoustic model)
+    # the espeak-ng language the transcripts are written in (English text is normalized first)
+    language: str = DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -77,9 +81,18 @@ class Clip:
     f0: torch.Tensor  # (T,) Hz
 
 
+def transcript_phonemes(text: str, language: str = DEFAULT_LANGUAGE) -> str:
+    """A transcript as IPA: English is normalized first (numbers, abbreviations); other
+    languages are phonemized as written by espeak-ng in that language."""
+    if language.split("-")[0] == "en":
+        return " ".join(phonemize([normalize(text)], language))
+    written = " ".join(unicodedata.normalize("NFC", text).split())
+    return " ".join(phonemize([written], language))
+
+
 def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
                   transcripts: Sequence[str | None], mode: str,
-                  limits: AudioLimits | None = None) -> list[Clip]:
+                  limits: AudioLimits | None = None, language: str = DEFAULT_LANGUAGE) -> list[Clip]:
     if not clips:
         raise ValueError("give at least one reference clip")
     if len(transcripts) != len(clips) or any(not (t or "").strip() for t in transcripts):
@@ -89,7 +102,7 @@ def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
     out = []
     for clip, text in zip(clips, transcripts, strict=True):
         audio = load_audio(clip, limits)
-        ipa = " ".join(phonemize([normalize(str(text))]))
+        ipa = transcript_phonemes(str(text), language)
         hz, _ = f0(audio.samples, model.features)
         out.append(Clip(audio, torch.tensor(model.symbols.encode(ipa)), torch.from_numpy(hz)))
     return out
@@ -227,7 +240,7 @@ def adapt_sea_emb(model: Backbone, clips: Sequence[AudioSource], transcripts: Se
                   cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
     cfg = cfg or FitConfig()
-    prepared = prepare_clips(model, clips, transcripts, "sea-emb", limits)
+    prepared = prepare_clips(model, clips, transcripts, "sea-emb", limits, cfg.language)
     g = _fit_embedding(model, prepared, cfg, "sea-emb", progress, cancel)
     return VoiceProfile(mode="sea-emb", embedding=g, backbone=backbone_fingerprint(model),
                         seconds=_seconds(prepared), steps=cfg.steps, name=name)
@@ -248,7 +261,7 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
                    mode: str, cfg: FitConfig | None, name: str, progress: ProgressFn | None,
                    cancel: CancelFn | None, limits: AudioLimits | None) -> VoiceProfile:
     cfg = cfg or FitConfig()
-    prepared = prepare_clips(model, clips, transcripts, mode, limits)
+    prepared = prepare_clips(model, clips, transcripts, mode, limits, cfg.language)
     train, held = split_heldout(model, prepared, cfg.heldout_fraction)
     g0 = _fit_embedding(model, train, cfg, mode, progress, cancel)
     work = copy.deepcopy(model).eval()  # no dropout: early stopping guards a few seconds of audio

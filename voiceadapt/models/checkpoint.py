@@ -19,6 +19,7 @@ from voiceadapt.audio import FeatureParams
 from voiceadapt.files import atomic_path, sha256_file
 from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
 from voiceadapt.text import SymbolTable
+from voiceadapt.text.symbols import registered_table
 
 FORMAT = "voiceadapt-backbone"
 FORMAT_VERSION = "1"
@@ -66,7 +67,7 @@ def load(path: str | os.PathLike[str], expected_sha256: str | None = None,
     meta = read_metadata(path)
     cfg = BackboneConfig.from_dict(meta["config"])  # type: ignore[arg-type]
     stored_symbols = SymbolTable.from_dict(meta["symbols"])  # type: ignore[arg-type]
-    SymbolTable().check_compatible(stored_symbols)
+    registered_table(stored_symbols.version).check_compatible(stored_symbols)
     features = FeatureParams.from_dict(meta["features"])  # type: ignore[arg-type]
     stats = NormStats.from_dict(meta["stats"])  # type: ignore[arg-type]
     model = Backbone(cfg, list(meta["speakers"]), stored_symbols, features, stats)  # type: ignore[arg-type]

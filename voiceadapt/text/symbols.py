@@ -1,10 +1,15 @@
-"""The fixed, versioned phoneme symbol table that every checkpoint stores.
+"""The fixed, versioned phoneme symbol tables that every checkpoint stores.
 
-One id per IPA code point that espeak-ng produces for English, plus stress and
-length marks, the word boundary (space), sentence and clause punctuation (which
-become pauses), and the special padding / sentence-boundary ids. Changing the
-table means bumping :data:`SYMBOLS_VERSION`; a checkpoint made with another table
-is refused by :func:`SymbolTable.check_compatible`.
+``en-ipa-1``: one id per IPA code point that espeak-ng produces for English, plus
+stress and length marks, the word boundary (space), sentence and clause punctuation
+(which become pauses), and the special padding / sentence-boundary ids.
+``ipa-2``: the same ids, then the code points espeak-ng produces for the languages of
+corpus v2 (Czech, Finnish, Italian, Russian, Catalan, French, Spanish and the klettres
+languages), appended so that an ``en-ipa-1`` model's ids keep their meaning.
+
+:data:`SYMBOL_TABLES` is the registry: a table is named by its version, never edited
+(a change is a new version). A checkpoint's stored table must equal the registered
+table of its version (:func:`registered_table`); new models use :data:`SYMBOLS_VERSION`.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from voiceadapt.text.errors import SymbolTableMismatch
 
 log = logging.getLogger(__name__)
 
-SYMBOLS_VERSION = "en-ipa-1"
+SYMBOLS_VERSION = "ipa-2"
 
 PAD, BOS, EOS = "_", "^", "$"
 WORD_BOUNDARY = " "
@@ -28,14 +33,41 @@ STRESS_AND_LENGTH = "ˈˌːˑ"
 _VOWELS = "aeiouæɑɐɒɔəɘɚɛɜɝɞɪʊʌʏyøœɤɯɨʉɵ"
 _CONSONANTS = "bdfghjklmnprstvwxzçðŋɡɫɬɹɾʁʃʒʔθχʍʎɲɳɭɽʂʐɣβɸʲʰʷ"
 _DIACRITICS = "\u0303\u0329\u030d\u0361\u032f\u0306ᵻ"
+# ipa-2: what espeak-ng adds for corpus v2's languages (palatal, retroflex, pharyngeal and
+# alveolo-palatal consonants, raised/dental/voiceless/creaky diacritics, ...).
+_MORE_CONSONANTS = "cqħɕɖɟʈʋʑʕʝɦʀɻɱɰʙʡɧɥɓɗʄɠʕʢʜɺʟɮʘǀǁǂǃ"
+_MORE_VOWELS = "ɶɑ̈ʏε"
+_MORE_DIACRITICS = "ˤ\u030a\u031d\u032a\u0325\u032c\u033a\u033b\u031e\u031f\u0320\u0324\u0330ˠʼ˞ⁿˡ"
+
+
+def _unique(*parts: str) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for ch in "".join(parts):
+        seen.setdefault(ch, None)
+    return tuple(seen)
+
+
+_EN_IPA_1 = _unique(PAD, BOS, EOS, WORD_BOUNDARY, PUNCTUATION, STRESS_AND_LENGTH, _VOWELS,
+                    _CONSONANTS, _DIACRITICS)
+SYMBOL_TABLES: dict[str, tuple[str, ...]] = {
+    "en-ipa-1": _EN_IPA_1,
+    "ipa-2": _unique("".join(_EN_IPA_1), _MORE_CONSONANTS, _MORE_VOWELS, _MORE_DIACRITICS),
+}
 
 
 def _default_symbols() -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for ch in PAD + BOS + EOS + WORD_BOUNDARY + PUNCTUATION + STRESS_AND_LENGTH + _VOWELS \
-            + _CONSONANTS + _DIACRITICS:
-        seen.setdefault(ch, None)
-    return tuple(seen)
+    return SYMBOL_TABLES[SYMBOLS_VERSION]
+
+
+def registered_table(version: str) -> SymbolTable:
+    """The table registered under ``version``; an unknown version is refused."""
+    try:
+        return SymbolTable(version=version, symbols=SYMBOL_TABLES[version])
+    except KeyError:
+        raise SymbolTableMismatch(
+            f"symbol table {version!r} is unknown to this code (known: {', '.join(SYMBOL_TABLES)}): "
+            "the model was made by another version of voiceadapt"
+        ) from None
 
 
 @dataclass(frozen=True)
