@@ -129,6 +129,27 @@ def test_pack_round_trip_and_held_out_split(tiny_corpus, tmp_path):
         assert np.corrcoef(x, y)[0, 1] > 0.9
 
 
+def test_pack_over_budget_keeps_every_speaker_equally(tiny_corpus, tmp_path):
+    from training.pack import estimated_bytes, main, read_pack
+    from voiceadapt.audio import FeatureParams
+
+    corpus, _, root = tiny_corpus
+    full = tmp_path / "full"
+    main(["--corpus", str(corpus.root), "--cache", str(root / "cache"), "--out", str(full),
+          "--held-out", "0"])
+    items, speakers = read_pack(full / "train.npz", FeatureParams())
+    per_speaker = len(items) // len(speakers)
+    assert per_speaker >= 2  # room to cut
+    budget = (estimated_bytes(items) * (per_speaker - 1) / per_speaker) / 2**20
+    small = tmp_path / "small"
+    main(["--corpus", str(corpus.root), "--cache", str(root / "cache"), "--out", str(small),
+          "--held-out", "0", "--max-mib", str(budget)])
+    kept, _ = read_pack(small / "train.npz", FeatureParams())
+    counts = [sum(1 for it in kept if it.speaker == s) for s in range(len(speakers))]
+    assert (small / "train.npz").stat().st_size <= budget * 2**20
+    assert len(set(counts)) == 1 and 1 <= counts[0] < per_speaker
+
+
 def test_init_from_a_checkpoint_starts_from_its_weights(tiny_corpus, tmp_path):
     import torch
 

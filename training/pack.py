@@ -7,6 +7,9 @@ computed there from the decoded audio, so training sees features consistent with
 its audio.
 
     python -m training.pack --corpus data/corpus --cache data/cache --out gpu/
+
+A corpus larger than the budget (``--max-mib``, 60 by default) is packed as a
+speaker-balanced subset: the same number of utterances from every speaker, as many as fit.
 """
 
 from __future__ import annotations
@@ -56,6 +59,33 @@ def write_pack(items: list[Item], speakers: list[str], out: str | Path,
             f0_offsets=offsets([it.f0 for it in items]),
         )
     return out
+
+
+# Opus at OPUS_LEVEL measured about 45 kbit/s; ids and F0 travel as 16-bit values
+_OPUS_BYTES_PER_SAMPLE = 45_000 / 8 / 16_000
+
+
+def estimated_bytes(items: list[Item]) -> float:
+    return sum(len(it.audio) * _OPUS_BYTES_PER_SAMPLE + 2 * (len(it.ids) + len(it.f0)) + 200
+               for it in items)
+
+
+def balanced_subset(items: list[Item], max_bytes: float) -> list[Item]:
+    """The first ``k`` utterances of every speaker, ``k`` as large as fits in ``max_bytes``."""
+    by_speaker: dict[int, list[Item]] = {}
+    for it in items:
+        by_speaker.setdefault(it.speaker, []).append(it)
+    if estimated_bytes(items) <= max_bytes:
+        return items
+    lo, hi = 1, max(len(v) for v in by_speaker.values())
+    while lo < hi:  # the largest k whose subset fits
+        k = (lo + hi + 1) // 2
+        if estimated_bytes([it for v in by_speaker.values() for it in v[:k]]) <= max_bytes:
+            lo = k
+        else:
+            hi = k - 1
+    keep = {id(it) for v in by_speaker.values() for it in v[:lo]}
+    return [it for it in items if id(it) in keep]
 
 
 def held_out_split(corpus_dir: str | Path, items: list[Item], count: int,
@@ -121,15 +151,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="folder for train.npz and heldout.npz")
     parser.add_argument("--held-out", type=int, default=16,
                         help="utterances of training speakers kept out of training, for evaluation")
+    parser.add_argument("--max-mib", type=float, default=60.0,
+                        help="size budget of the training pack: a larger corpus is packed as a "
+                        "speaker-balanced subset")
     args = parser.parse_args(argv)
     from training.data import load_corpus_items
 
     params = FeatureParams()
     items, speakers = load_corpus_items(args.corpus, args.cache, params, "train")
     train, held = held_out_split(args.corpus, items, args.held_out)
-    for name, subset in (("train", train), ("heldout", held)):
-        path = write_pack(subset, speakers, Path(args.out) / f"{name}.npz", params)
-        print(f"wrote {path}: {len(subset)} utterances, {path.stat().st_size / 2**20:.1f} MiB")
+    budget = args.max_mib * 2**20
+    while True:  # the estimate is close; shrink until the written pack fits
+        subset = balanced_subset(train, budget)
+        path = write_pack(subset, speakers, Path(args.out) / "train.npz", params)
+        if path.stat().st_size <= args.max_mib * 2**20 or len(subset) <= len(speakers):
+            break
+        budget *= 0.95
+    print(f"wrote {path}: {len(subset)} of {len(train)} utterances, "
+          f"{len({it.speaker for it in subset})} speakers, {path.stat().st_size / 2**20:.1f} MiB")
+    if held:
+        path = write_pack(held, speakers, Path(args.out) / "heldout.npz", params)
+        print(f"wrote {path}: {len(held)} utterances, {path.stat().st_size / 2**20:.1f} MiB")
     return 0
 
 
