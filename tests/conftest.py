@@ -43,6 +43,24 @@ def tiny_corpus(tmp_path_factory):
     return corpus, stats, root
 
 
+@pytest.fixture(scope="session")
+def v2_tiny_corpus(tmp_path_factory):
+    """The 'v2-tiny' preset (English, a Czech synthesizer, a real Italian speaker's prompts)."""
+    from pathlib import Path
+
+    from training.corpus.build import build_corpus
+    from training.corpus.plan import PRESETS
+
+    require_synthesizers()
+    if not (Path("/usr/share/asterisk/sounds/it_IT_m_Carlo").is_dir()
+            and Path("/usr/share/festival/voices/czech/czech_dita").is_dir()):
+        pytest.fail("corpus v2 test sources missing: install festvox-czech-dita and "
+                    "asterisk-core-sounds-it-g722 (.ci/run)")
+    root = tmp_path_factory.mktemp("v2")
+    corpus, stats = build_corpus(PRESETS["v2-tiny"], root / "corpus", workers=1, cache=root / "cache")
+    return corpus, stats, root
+
+
 # -- the service -----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def bundled_model():

@@ -15,7 +15,7 @@ import soundfile as sf
 from conftest import require_synthesizers
 
 from training.benchmarks.adaptation import split_speaker
-from training.corpus.build import _check_plan_file, build_corpus
+from training.corpus.build import _check_plan_file
 from training.corpus.channel import CODECS, Channel, apply_channel, sample_channel
 from training.corpus.derive import SpeakerParams, sample_wide_params, transform
 from training.corpus.manifest import Corpus, Speaker, Utterance
@@ -35,22 +35,11 @@ from voiceadapt.text.errors import SymbolTableMismatch
 from voiceadapt.text.symbols import SYMBOL_TABLES, registered_table
 
 V2_TINY = PRESETS["v2-tiny"]
-CARLO = Path("/usr/share/asterisk/sounds/it_IT_m_Carlo")
 
 
-def require_v2_sources() -> None:
-    require_synthesizers()
-    if not CARLO.is_dir() or not Path("/usr/share/festival/voices/czech/czech_dita").is_dir():
-        pytest.fail("corpus v2 test sources missing: install festvox-czech-dita and "
-                    "asterisk-core-sounds-it-g722 (.ci/run)")
-
-
-@pytest.fixture(scope="module")
-def v2_tiny(tmp_path_factory):
-    require_v2_sources()
-    root = tmp_path_factory.mktemp("v2")
-    corpus, stats = build_corpus(V2_TINY, root / "corpus", workers=1, cache=root / "cache")
-    return corpus, stats, root
+@pytest.fixture
+def v2_tiny(v2_tiny_corpus):
+    return v2_tiny_corpus
 
 
 def test_v2_tiny_speaks_czech_and_real_italian(v2_tiny):

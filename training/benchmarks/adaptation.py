@@ -13,7 +13,10 @@ the reference). The judges (``eval`` extra) then measure:
 - WER: pocketsphinx on the synthesized sentences, next to the speaker's own recordings;
 - DNSMOS OVRL; adaptation wall time and peak memory on this machine; bytes stored.
 
-    python -m training.benchmarks.adaptation --corpus data/corpus --out docs/adaptation_benchmark
+    python -m training.benchmarks.adaptation --corpus data/corpus \
+        --out docs/adaptation_benchmark_in_distribution
+    python -m training.benchmarks.adaptation --corpus data/lvo --seconds 10 30 --sentences 12 \
+        --out docs/adaptation_benchmark_lvo
 
 writes ``<out>.json``, ``<out>.md`` and ``<out>.png``.
 

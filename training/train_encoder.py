@@ -1,0 +1,232 @@
+"""Train the SEA-ENC speaker encoder alone, on speaker episodes (angular prototypical).
+
+Each step draws an episode of ``speakers`` speakers x ``clips`` random crops: half the
+speakers come in pairs of the same person (a derivative and another derivative, or the
+recording itself), so the hardest negatives are always present. For each speaker one crop
+is the query and the mean of the other crops' embeddings its prototype
+(:func:`voiceadapt.meta.protonets.prototypes`); the loss is cross-entropy over the scaled
+cosine of every query to every prototype (Chung et al. 2020, "In defence of metric
+learning"; Snell et al. 2017). All audio counts, untranscribed recordings included.
+
+Verification on held-out persons (a leave-voice-out corpus) is measured before training
+and at every checkpoint: equal error rate over all pairs of one crop against another
+speaker's or its own enrollment (the mean of its other clips). It is reported, never
+used to choose anything: the run keeps its last step.
+
+    python -m training.train_encoder --corpus data/corpus_v2 --cache data/cache \\
+        --eval data/lvo --run-dir runs/encoder_v2 --steps 3000
+
+Resumable: run again with the same arguments and it continues from ``latest.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.corpus.feature_cache import FeatureCache
+from training.corpus.manifest import read_corpus
+from training.corpus.voices import voice_by_name
+from voiceadapt.files import atomic_path, atomic_write_text
+from voiceadapt.meta.protonets import prototypes
+from voiceadapt.models.backbone import NormStats
+from voiceadapt.models.encoder import EncoderConfig, SpeakerEncoder
+
+
+@dataclass
+class Speakers:
+    """Normalized log-mels (float16, (M, T)) per speaker, and each speaker's person."""
+
+    mels: dict[str, list[np.ndarray]]
+    person: dict[str, str]
+
+
+def load_speakers(corpus_dir: str, cache_dir: str, stats: NormStats, split: str | None,
+                  min_frames: int = 40) -> Speakers:
+    corpus = read_corpus(corpus_dir)
+    cache = FeatureCache(cache_dir)
+    mean = np.asarray(stats.mel_mean, np.float32)[:, None]
+    std = np.asarray(stats.mel_std, np.float32)[:, None]
+    mels: dict[str, list[np.ndarray]] = defaultdict(list)
+    for u in corpus.utterances:
+        if split is not None and u.split != split:
+            continue
+        mel = cache.get(corpus.audio_path(u))["mel"]
+        if mel.shape[1] >= min_frames:
+            mels[u.speaker].append(((mel - mean) / std).astype(np.float16))
+    person = {s: voice_by_name(corpus.speakers[s].source).person for s in mels}
+    return Speakers(dict(mels), person)
+
+
+def crop(mel: np.ndarray, frames: int, rng: random.Random) -> np.ndarray:
+    if mel.shape[1] <= frames:
+        return np.pad(mel, ((0, 0), (0, frames - mel.shape[1])), mode="wrap")
+    start = rng.randrange(mel.shape[1] - frames + 1)
+    return mel[:, start : start + frames]
+
+
+def episode(data: Speakers, speakers: int, clips: int, frames: int, rng: random.Random,
+            ) -> torch.Tensor:
+    """(speakers * clips, M, frames): half the speakers in same-person pairs."""
+    by_person: dict[str, list[str]] = defaultdict(list)
+    for s in data.mels:
+        by_person[data.person[s]].append(s)
+    paired = [p for p, ss in by_person.items() if len(ss) >= 2]
+    chosen: list[str] = []
+    for p in rng.sample(paired, min(len(paired), speakers // 4)):
+        chosen += rng.sample(by_person[p], 2)
+    rest = [s for s in data.mels if s not in set(chosen)]
+    chosen += rng.sample(rest, speakers - len(chosen))
+    batch = [crop(data.mels[s][rng.randrange(len(data.mels[s]))], frames, rng)
+             for s in chosen for _ in range(clips)]
+    return torch.from_numpy(np.stack(batch).astype(np.float32))
+
+
+def embed(encoder: SpeakerEncoder, mels: torch.Tensor) -> torch.Tensor:
+    mask = torch.ones(mels.shape[0], mels.shape[2], dtype=torch.bool)
+    return F.normalize(encoder(mels, mask), dim=-1)
+
+
+def episode_loss(encoder: SpeakerEncoder, mels: torch.Tensor, speakers: int, clips: int,
+                 scale: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, float]:
+    e = embed(encoder, mels).view(speakers, clips, -1)
+    query = e[:, 0]
+    support = e[:, 1:].reshape(speakers * (clips - 1), -1)
+    labels = torch.arange(speakers).repeat_interleave(clips - 1)
+    protos = F.normalize(prototypes(support, labels, speakers), dim=-1)
+    logits = scale * (query @ protos.T) + bias
+    target = torch.arange(speakers)
+    return F.cross_entropy(logits, target), float((logits.argmax(1) == target).float().mean())
+
+
+def equal_error_rate(scores: np.ndarray, targets: np.ndarray) -> float:
+    order = np.argsort(-scores)
+    t = targets[order].astype(float)
+    false_reject = 1 - np.cumsum(t) / t.sum()
+    false_accept = np.cumsum(1 - t) / (1 - t).sum()
+    i = int(np.argmin(np.abs(false_reject - false_accept)))
+    return float((false_reject[i] + false_accept[i]) / 2)
+
+
+@torch.no_grad()
+def verification(encoder: SpeakerEncoder, data: Speakers, frames: int = 300,
+                 enroll_clips: int = 6) -> dict[str, float]:
+    """EER of a single clip (up to ``frames`` frames) against each speaker's enrollment
+    (mean of up to ``enroll_clips`` other clips, at most half of its clips), over every
+    speaker of ``data`` with two clips or more."""
+    encoder.eval()
+    names = sorted(s for s, clips in data.mels.items() if len(clips) >= 2)
+    enroll, tests = [], []
+    for s in names:
+        clips = data.mels[s]
+        vecs = [embed(encoder, torch.from_numpy(m[None, :, :frames].astype(np.float32)))[0]
+                for m in clips]
+        k = min(enroll_clips, len(clips) // 2)
+        enroll.append(F.normalize(torch.stack(vecs[:k]).mean(0), dim=-1))
+        tests += [(names.index(s), v) for v in vecs[k:]]
+    matrix = torch.stack(enroll)
+    scores = np.concatenate([(matrix @ v).numpy() for _, v in tests])
+    targets = np.concatenate([np.arange(len(names)) == i for i, _ in tests])
+    same = scores[targets].mean()
+    other = scores[~targets].mean()
+    return {"eer": equal_error_rate(scores, targets), "target_cos": float(same),
+            "nontarget_cos": float(other), "speakers": len(names), "trials": int(len(scores))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", required=True, help="training corpus (train split, all audio)")
+    parser.add_argument("--cache", default="data/cache")
+    parser.add_argument("--eval", help="leave-voice-out corpus: EER reported at each checkpoint")
+    parser.add_argument("--model", help="backbone whose encoder starts training and whose mel "
+                        "statistics normalize the input (default: the bundled model)")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--speakers", type=int, default=48, help="speakers per episode")
+    parser.add_argument("--clips", type=int, default=4, help="crops per speaker per episode")
+    parser.add_argument("--frames", type=int, default=160, help="frames per crop (80 per second)")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--every", type=int, default=250, help="checkpoint and evaluate every N steps")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    from voiceadapt.inference.synthesize import load
+
+    torch.manual_seed(args.seed)
+    base = load(args.model)
+    encoder = SpeakerEncoder(EncoderConfig(**base.cfg.encoder.to_dict()))
+    encoder.load_state_dict(base.encoder.state_dict())
+    scale = torch.nn.Parameter(torch.tensor(10.0))
+    bias = torch.nn.Parameter(torch.tensor(-5.0))
+    opt = torch.optim.Adam([*encoder.parameters(), scale, bias], lr=args.lr)
+    run = Path(args.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run / "args.json", json.dumps(vars(args), indent=1))
+    step, log = 0, []
+    if (run / "latest.pt").exists():
+        state = torch.load(run / "latest.pt", weights_only=False)
+        encoder.load_state_dict(state["encoder"])
+        opt.load_state_dict(state["opt"])
+        with torch.no_grad():
+            scale.copy_(state["scale"])
+            bias.copy_(state["bias"])
+        step, log = state["step"], state["log"]
+        print(f"resumed at step {step}")
+    train = load_speakers(args.corpus, args.cache, base.stats, "train")
+    held = load_speakers(args.eval, args.cache, base.stats, None) if args.eval else None
+    print(f"{len(train.mels)} training speakers from {len(set(train.person.values()))} people, "
+          f"{sum(len(v) for v in train.mels.values())} clips")
+    if held is not None and step == 0:
+        log.append({"step": 0, **verification(encoder, held)})
+        print(json.dumps(log[-1]))
+    rng = random.Random(args.seed * 100_003 + step)
+    started, losses, accs = time.perf_counter(), [], []
+    while step < args.steps:
+        encoder.train()
+        mels = episode(train, args.speakers, args.clips, args.frames, rng)
+        loss, acc = episode_loss(encoder, mels, args.speakers, args.clips, scale, bias)
+        lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(encoder.parameters(), 3.0)
+        opt.step()
+        with torch.no_grad():
+            scale.clamp_(min=1.0)
+        step += 1
+        losses.append(loss.item())
+        accs.append(acc)
+        if step % args.every == 0 or step == args.steps:
+            entry = {"step": step, "loss": float(np.mean(losses)), "episode_acc": float(np.mean(accs)),
+                     "s_per_step": (time.perf_counter() - started) / len(losses)}
+            if held is not None:
+                entry |= verification(encoder, held)
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+            losses, accs, started = [], [], time.perf_counter()
+            with atomic_path(run / "latest.pt") as tmp:
+                torch.save({"encoder": encoder.state_dict(), "opt": opt.state_dict(), "scale": scale.detach(),
+                            "bias": bias.detach(), "step": step, "log": log}, tmp)
+            atomic_write_text(run / "log.json", json.dumps(log, indent=1))
+    from safetensors.torch import save_file
+
+    with atomic_path(run / "encoder.safetensors") as tmp:
+        save_file(encoder.state_dict(), str(tmp), metadata={
+            "config": json.dumps(encoder.cfg.to_dict()), "steps": str(step),
+            "mel_stats_from": args.model or "bundled"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
