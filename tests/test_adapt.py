@@ -105,9 +105,9 @@ from voiceadapt.adapt import (  # noqa: E402
     adapt_sea_emb,
     apply_profile,
 )
-from voiceadapt.adapt.fit import patch_parameter_names  # noqa: E402
+from voiceadapt.adapt.fit import _fit_embedding, patch_parameter_names, prepare_clips  # noqa: E402
 
-FAST = FitConfig(steps=6, eval_every=2, segment=800, lr_weights=1e-3)
+FAST = FitConfig(steps=6, eval_every=2, segment=800, lr_weights=1e-3, min_steps=2)
 
 
 @pytest.fixture
@@ -139,10 +139,37 @@ def test_sea_emb_fits_the_embedding_and_leaves_weights_bit_identical(dev_clips):
     profile = adapt_sea_emb(model, *dev_clips, cfg=FAST, progress=seen.append)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in model.parameters())  # flags restored
+    assert [p.step for p in seen] == list(range(1, 7))
+    held = {p.step: p.heldout_loss for p in seen if p.heldout_loss is not None}
+    assert sorted(held) == [2, 4, 6]  # held-out loss every eval_every steps
+    assert profile.mode == "sea-emb" and not profile.tensors
+    assert profile.steps in (0, 2, 4, 6)
+    if profile.steps:  # the kept step is the best one seen
+        assert profile.heldout_loss == pytest.approx(min(held.values()), abs=1e-4)
+        assert profile.heldout_loss == pytest.approx(held[profile.steps], abs=1e-4)
+
+
+def test_sea_emb_early_stopping_falls_back_to_the_encoder_estimate(dev_clips, bundled_model):
+    """A fit that only makes the held-out audio worse keeps step 0: SEA-ENC's estimate."""
+    model = bundled_model
+    wild = FitConfig(steps=4, eval_every=2, segment=800, lr_embedding=50.0, embedding_prior=0.0)
+    profile = adapt_sea_emb(model, *dev_clips, cfg=wild)
+    assert profile.steps == 0
+    assert torch.allclose(profile.embedding, adapt_sea_enc(model, dev_clips[0]).embedding, atol=1e-5)
+    gentle = adapt_sea_emb(model, *dev_clips, cfg=FitConfig(steps=4, eval_every=2, segment=800,
+                                                             lr_embedding=0.02))
+    assert gentle.heldout_loss <= profile.heldout_loss + 1e-6  # never worse than the estimate
+
+
+def test_embedding_prior_keeps_g_near_the_encoder_estimate(dev_clips):
+    model = _model()
     start = adapt_sea_enc(model, dev_clips[0]).embedding
-    assert not torch.allclose(profile.embedding, start)
-    assert [p.step for p in seen] == list(range(1, 7)) and seen[-1].loss < seen[0].loss
-    assert profile.mode == "sea-emb" and profile.steps == 6 and not profile.tensors
+    loose, tight = (
+        _fit_embedding(model, prepare_clips(model, *dev_clips, "sea-emb"),
+                       FitConfig(steps=6, segment=800, lr_embedding=0.1, embedding_prior=prior),
+                       "sea-emb", None, None).g
+        for prior in (0.0, 1000.0))
+    assert (tight - start).norm() < 0.5 * (loose - start).norm()
 
 
 def test_patch_touches_only_patch_parameters(dev_clips):
@@ -160,10 +187,12 @@ def test_sea_all_keeps_the_best_held_out_step(dev_clips, tmp_path):
     model = _model()
     seen = []
     profile = adapt_sea_all(model, *dev_clips, cfg=FAST, progress=seen.append)
-    held = [p.heldout_loss for p in seen if p.heldout_loss is not None]
-    assert len(held) == 3
-    assert profile.heldout_loss <= min(held) + 1e-5
-    assert profile.steps >= FAST.steps and set(k.split(".")[0] for k in profile.tensors) == {"delta"}
+    held = {p.step: p.heldout_loss for p in seen if p.heldout_loss is not None
+            and p.stage == "weights"}
+    assert sorted(held) == [2, 4, 6]
+    eligible = [h for step, h in held.items() if step >= FAST.min_steps]
+    assert profile.heldout_loss == pytest.approx(min(eligible), abs=1e-4)
+    assert profile.steps >= FAST.steps + FAST.min_steps and set(k.split(".")[0] for k in profile.tensors) == {"delta"}
     save_profile(profile, tmp_path / "v")
     wav, _ = voiceadapt.synthesize("Hello.", voice=tmp_path / "v", model=model)
     assert len(wav) > 0
