@@ -13,6 +13,7 @@ from server.db import Database
 from server.metrics import Metrics
 from server.settings import Settings
 from server.storage import Storage
+from server.uploads import limits_of
 from voiceadapt.adapt import apply_profile, backbone_fingerprint
 from voiceadapt.audio import AudioLimits
 from voiceadapt.inference.synthesize import load
@@ -43,8 +44,7 @@ class Service:
         self.fingerprint = self.fingerprint or backbone_fingerprint(self.model)
 
     def audio_limits(self) -> AudioLimits:
-        return AudioLimits(max_seconds=self.settings.max_clip_seconds,
-                           min_speech_seconds=self.settings.min_speech_seconds)
+        return limits_of(self.settings)
 
     def voice_model(self, voice_id: str, version: str) -> tuple[Backbone, torch.Tensor]:
         """(model, embedding) for a stored voice, cached by (id, version): an adapted

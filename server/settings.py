@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     max_clip_seconds: float = 300.0
     max_voice_seconds: float = 300.0
     max_clips: int = 20
-    min_speech_seconds: float = 1.0
+    min_speech_seconds: float = Field(1.0, description="speech a voice needs, all clips together")
+    min_clip_speech_seconds: float = Field(0.25, description="speech each clip needs")
     max_text_chars: int = 5000
     max_jobs_per_key: int = 2
 

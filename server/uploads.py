@@ -14,6 +14,7 @@ from voiceadapt.audio import (
     AudioLimits,
     TooLongError,
     UndecodableAudioError,
+    check_total_speech,
     load_audio,
 )
 from voiceadapt.audio.io import Audio
@@ -21,7 +22,8 @@ from voiceadapt.audio.io import Audio
 
 def limits_of(settings: Settings) -> AudioLimits:
     return AudioLimits(max_seconds=settings.max_clip_seconds,
-                       min_speech_seconds=settings.min_speech_seconds)
+                       min_speech_seconds=settings.min_speech_seconds,
+                       min_clip_speech_seconds=settings.min_clip_speech_seconds)
 
 
 def clip_from_bytes(data: bytes, name: str, limits: AudioLimits) -> Audio:
@@ -55,6 +57,10 @@ async def read_clips(files: list[UploadFile], settings: Settings) -> list[Audio]
         data = await read_upload(f, settings.max_upload_bytes, total_bytes)
         total_bytes += len(data)
         clips.append(await run_in_threadpool(clip_from_bytes, data, f.filename or "clip", limits))
+    try:
+        check_total_speech(clips, limits, [f.filename or f"clip {i + 1}" for i, f in enumerate(files)])
+    except AudioError as exc:
+        raise HTTPException(422, str(exc)) from exc
     total = sum(c.seconds for c in clips)
     if total > settings.max_voice_seconds:
         raise HTTPException(413, f"{total:.1f} s of audio; a voice may have at most "

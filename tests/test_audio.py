@@ -24,6 +24,7 @@ from voiceadapt.audio import (
     TooLongError,
     TooShortError,
     UndecodableAudioError,
+    check_total_speech,
     f0,
     load_audio,
     log_mel,
@@ -147,10 +148,18 @@ def test_all_silence_is_refused():
         load_audio(encode_soundfile(np.zeros(32_000), 16_000, "WAV"))
 
 
-def test_less_than_a_second_of_speech_is_refused():
+def test_short_clips_count_toward_the_voice_total():
+    """A half-second phrase is a usable clip; a voice needs 1 s of speech in all clips."""
     short = np.concatenate([speechlike(0.5), np.zeros(16_000)])
-    with pytest.raises(TooShortError, match="at least 1.0 s"):
-        load_audio(encode_soundfile(short, 16_000, "WAV"))
+    clip = load_audio(encode_soundfile(short, 16_000, "WAV"))
+    assert 0.4 < clip.speech_seconds < 0.7
+    with pytest.raises(TooShortError, match=r"0\.\d\d s of speech in all \(a\.wav: 0\.\d\d s\); "
+                       r"a voice needs at least 1\.0 s"):
+        check_total_speech([clip], names=["a.wav"])
+    check_total_speech([clip, clip, clip])  # three short phrases make a voice
+    blip = np.concatenate([speechlike(0.1), np.zeros(16_000)])
+    with pytest.raises(TooShortError, match="a clip needs at least 0.25 s"):
+        load_audio(encode_soundfile(blip, 16_000, "WAV"))
 
 
 def test_longer_than_limit_is_refused_before_decoding_all(speech_16k):

@@ -97,3 +97,26 @@ def test_jobs_survive_a_restart(service_settings, bundled_model, spoken_clips):
         failed = api.get("/v1/jobs/job_out_of_tries").json()
         assert failed["state"] == "failed" and "restart" in failed["error"]
         assert api.get(f"/v1/voices/{voice['id']}").json()["mode"] in ("sea-emb", "patch")
+
+
+def test_short_two_word_clips_make_a_voice_and_adapt(api, tmp_path):
+    """People record short phrases: six two-word clips (each under 1 s of speech) make a
+    voice, and SEA-EMB fits it; one clip alone is refused naming its share and the total."""
+    import subprocess
+
+    phrases = ["Good morning.", "Thank you.", "See you.", "Hello there.", "Right now.", "Of course."]
+    clips = []
+    for i, text in enumerate(phrases):
+        path = tmp_path / f"short{i}.wav"
+        subprocess.run(["flite", "-voice", "awb", "-t", text, "-o", str(path)], check=True)
+        clips.append((path.read_bytes(), text))
+    data, files = voice_form(clips, transcripts=True)
+    r = api.post("/v1/voices", data=data, files=files)
+    assert r.status_code == 201, r.text
+    voice = r.json()
+    job = wait_job(api, api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": "sea-emb"}).json()["id"])
+    assert job["state"] == "succeeded", job
+    data, files = voice_form(clips[:1], transcripts=True)
+    r = api.post("/v1/voices", data=data, files=files)
+    assert r.status_code == 422
+    assert "clip0.wav" in r.json()["detail"] and "in all" in r.json()["detail"]

@@ -48,7 +48,7 @@ from training.benchmarks.report import write_report
 from training.corpus.manifest import Corpus, Utterance, read_corpus
 from training.judges import Judges, speaker_embedding, words
 from voiceadapt import adapt
-from voiceadapt.audio import AudioLimits, load_audio
+from voiceadapt.audio import load_audio
 from voiceadapt.files import atomic_write_text
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
@@ -209,7 +209,7 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
     pool, test, texts = split_speaker(corpus, spk, train_texts, sentences)
     language = pool[0].language if pool else "en-us"
     cfg = dataclasses.replace(cfg, language=language)
-    real_wavs = [load_audio(corpus.audio_path(u), SHORT_CLIPS).samples for u in test]
+    real_wavs = [load_audio(corpus.audio_path(u)).samples for u in test]
     vectors = [judges.dvector(w) for w in real_wavs]
     enroll = speaker_embedding(judges, real_wavs)
     loo = []
@@ -243,18 +243,13 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
             "trials": [(t[0], t[1], t[2], np.asarray(t[3]).tolist()) for t in trials]}
 
 
-# Real prompts of a few words (the held-out Russian speaker's transcribed numbers) have
-# under the service's 1 s of speech per clip; the benchmark takes them as they are.
-SHORT_CLIPS = AudioLimits(min_speech_seconds=0.3)
-
-
 def fit(model: Backbone, mode: str, refs: list, texts: list[str], cfg: adapt.FitConfig,
         ) -> adapt.VoiceProfile:
     if mode == "sea-enc":
-        return adapt.adapt_sea_enc(model, refs, limits=SHORT_CLIPS)
+        return adapt.adapt_sea_enc(model, refs)
     fitter = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
               "patch": adapt.adapt_patch}[mode]
-    return fitter(model, refs, texts, cfg=cfg, limits=SHORT_CLIPS)
+    return fitter(model, refs, texts, cfg=cfg)
 
 
 def _warm_up(corpus: Corpus, speaker: str, modes: tuple[str, ...],

@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", help="feature cache folder, to report its size")
     parser.add_argument("--model", help="checkpoint whose speaker encoder measures the spread "
                         "(default: the bundled model)")
+    parser.add_argument("--encoder", help="speaker encoder weights to use instead of the model's "
+                        "(training/train_encoder.py's encoder.safetensors)")
     parser.add_argument("--no-spread", action="store_true")
     parser.add_argument("--out", help="path prefix for .json and .md (default: print only)")
     args = parser.parse_args(argv)
@@ -224,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(max(1, torch.get_num_threads()))
         model = load(args.model).eval()
         result["encoder"] = args.model or "the bundled model"
+        if args.encoder:
+            from safetensors.torch import load_file
+
+            model.encoder.load_state_dict(load_file(args.encoder))
+            result["encoder"] = args.encoder
         result["spread"] = spread(corpus, model)
     write_report(args.out, result, markdown(result))
     return 0

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from voiceadapt.adapt.profile import VoiceProfile, backbone_fingerprint
-from voiceadapt.adapt.sea_enc import embedding_from_clips
-from voiceadapt.audio import Audio, AudioLimits, f0, load_audio
+from voiceadapt.adapt.sea_enc import _name, embedding_from_clips
+from voiceadapt.audio import Audio, AudioLimits, check_total_speech, f0, load_audio
 from voiceadapt.audio.io import AudioSource
 from voiceadapt.models import alignment
 from voiceadapt.models import losses as L
@@ -104,9 +104,10 @@ def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
         raise MissingTranscriptError(
             f"{mode} fits the voice on what was said: give a transcript for every clip "
             "(or use sea-enc, which needs none)")
+    audios = [load_audio(clip, limits) for clip in clips]
+    check_total_speech(audios, limits, [_name(c) for c in clips])
     out = []
-    for clip, text in zip(clips, transcripts, strict=True):
-        audio = load_audio(clip, limits)
+    for audio, text in zip(audios, transcripts, strict=True):
         ipa = transcript_phonemes(str(text), language)
         hz, _ = f0(audio.samples, model.features)
         out.append(Clip(audio, torch.tensor(model.symbols.encode(ipa)), torch.from_numpy(hz)))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from voiceadapt.adapt.profile import VoiceProfile, backbone_fingerprint
-from voiceadapt.audio import Audio, AudioLimits, load_audio, log_mel
+from voiceadapt.audio import Audio, AudioLimits, check_total_speech, load_audio, log_mel
 from voiceadapt.audio.io import AudioSource
 from voiceadapt.models.backbone import Backbone
 
@@ -17,7 +18,14 @@ def embedding_from_references(model: Backbone, references: Sequence[AudioSource]
     """SEA-ENC: reference clips of one speaker -> speaker embedding g (S,). One forward pass."""
     if not references:
         raise ValueError("give at least one reference clip")
-    return embedding_from_clips(model, [load_audio(ref, limits) for ref in references])
+    clips = [load_audio(ref, limits) for ref in references]
+    check_total_speech(clips, limits, [_name(ref) for ref in references])
+    return embedding_from_clips(model, clips)
+
+
+def _name(source: AudioSource) -> str:
+    return source.name if isinstance(source, Path) else str(source) if isinstance(source, str) \
+        else "clip"
 
 
 @torch.no_grad()
@@ -43,6 +51,7 @@ def adapt_sea_enc(model: Backbone, clips: Sequence[AudioSource], name: str = "",
     if not clips:
         raise ValueError("give at least one reference clip")
     audio = [load_audio(c, limits) for c in clips]
+    check_total_speech(audio, limits, [_name(c) for c in clips])
     g = embedding_from_clips(model, audio)
     return VoiceProfile(mode="sea-enc", embedding=g.cpu(), backbone=backbone_fingerprint(model),
                         seconds=round(sum(a.seconds for a in audio), 3), name=name)

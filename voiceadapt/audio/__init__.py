@@ -12,12 +12,13 @@ from voiceadapt.audio.errors import (
     UndecodableAudioError,
 )
 from voiceadapt.audio.features import f0, log_mel, mel_filterbank, mu_law_decode, mu_law_encode
-from voiceadapt.audio.io import Audio, decode, load_audio, write_audio
+from voiceadapt.audio.io import Audio, check_total_speech, decode, load_audio, write_audio
 from voiceadapt.audio.params import SAMPLE_RATE, AudioLimits, FeatureParams
 
 __all__ = [
     "SAMPLE_RATE", "Audio", "AudioError", "AudioLimits", "ClippingWarning", "EmptyAudioError",
     "FeatureParams", "FeatureParamsMismatch", "InvalidSamplesError", "SilentAudioError",
-    "TooLongError", "TooShortError", "UndecodableAudioError", "decode", "f0", "load_audio",
+    "TooLongError", "TooShortError", "UndecodableAudioError", "check_total_speech", "decode", "f0",
+    "load_audio",
     "log_mel", "mel_filterbank", "mu_law_decode", "mu_law_encode", "write_audio",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -140,7 +141,8 @@ def load_audio(source: AudioSource, limits: AudioLimits | None = None,
 
     Steps: decode; refuse NaN/inf; warn on clipping; mono mixdown; resample to ``rate``;
     refuse silence; trim leading/trailing silence; refuse less than
-    ``limits.min_speech_seconds`` of speech; normalize loudness.
+    ``limits.min_clip_speech_seconds`` of speech; normalize loudness. A voice's clips
+    together must also hold ``limits.min_speech_seconds``: :func:`check_total_speech`.
     """
     limits = limits or AudioLimits()
     samples, original_rate = decode(source, limits.max_seconds)
@@ -164,10 +166,10 @@ def load_audio(source: AudioSource, limits: AudioLimits | None = None,
         raise SilentAudioError("the recording is silent: no sound above the noise floor")
     mono = processing.trim_silence(mono, rate, limits.silence_dbfs)
     speech = processing.speech_seconds(mono, rate, limits.silence_dbfs)
-    if speech < limits.min_speech_seconds:
+    if speech < limits.min_clip_speech_seconds:
         raise TooShortError(
-            f"the recording has {speech:.2f} s of speech; at least "
-            f"{limits.min_speech_seconds:.1f} s is needed"
+            f"the recording has {speech:.2f} s of speech; a clip needs at least "
+            f"{limits.min_clip_speech_seconds:.2f} s"
         )
     if normalize_loudness:
         mono = processing.loudness_normalize(
@@ -175,6 +177,22 @@ def load_audio(source: AudioSource, limits: AudioLimits | None = None,
         )
     return Audio(samples=mono, rate=rate, original_rate=original_rate,
                  original_seconds=original_seconds, speech_seconds=speech)
+
+
+def check_total_speech(clips: Sequence[Audio], limits: AudioLimits | None = None,
+                       names: Sequence[str] | None = None) -> None:
+    """Raise :class:`TooShortError` unless the clips hold ``limits.min_speech_seconds`` of
+    speech together; the message names each clip's share and the total."""
+    limits = limits or AudioLimits()
+    total = sum(c.speech_seconds for c in clips)
+    if total >= limits.min_speech_seconds:
+        return
+    names = list(names) if names is not None else [f"clip {i + 1}" for i in range(len(clips))]
+    shares = ", ".join(f"{n}: {c.speech_seconds:.2f} s" for n, c in zip(names, clips, strict=True))
+    raise TooShortError(
+        f"the clips hold {total:.2f} s of speech in all ({shares}); a voice needs at least "
+        f"{limits.min_speech_seconds:.1f} s: add a clip or record a longer phrase"
+    )
 
 
 def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int,

@@ -75,7 +75,9 @@ class FeatureParams:
 class AudioLimits:
     """What a usable reference clip looks like. The service sets its own values."""
 
+    # speech a voice needs in all its clips together (people record short phrases)
     min_speech_seconds: float = 1.0
+    min_clip_speech_seconds: float = 0.25  # below this a clip is noise, a click or a breath
     max_seconds: float = 300.0
     silence_dbfs: float = -60.0  # a frame quieter than this is silence
     clipping_fraction: float = 0.001  # warn when more samples than this sit at full scale
