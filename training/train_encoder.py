@@ -8,9 +8,10 @@ is the query and the mean of the other crops' embeddings its prototype
 cosine of every query to every prototype (Chung et al. 2020, "In defence of metric
 learning"; Snell et al. 2017). All audio counts, untranscribed recordings included.
 
-Verification on held-out persons (a leave-voice-out corpus) is measured before training
-and at every checkpoint: equal error rate over all pairs of one crop against another
-speaker's or its own enrollment (the mean of its other clips). It is reported, never
+Verification on held-out persons (a leave-voice-out corpus, ``--eval``) and on the training
+corpus's in-distribution dev speakers (``dev_*``) is measured before training and at every
+checkpoint: equal error rate of one clip against every speaker's enrollment (the mean of
+other clips). It is reported, never
 used to choose anything: the run keeps its last step.
 
     python -m training.train_encoder --corpus data/corpus_v2 --cache data/cache \\
@@ -127,6 +128,8 @@ def verification(encoder: SpeakerEncoder, data: Speakers, frames: int = 300,
     speaker of ``data`` with two clips or more."""
     encoder.eval()
     names = sorted(s for s, clips in data.mels.items() if len(clips) >= 2)
+    if len(names) < 2:
+        return {}  # verification needs a speaker to tell apart
     enroll, tests = [], []
     for s in names:
         clips = data.mels[s]
@@ -184,10 +187,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resumed at step {step}")
     train = load_speakers(args.corpus, args.cache, base.stats, "train")
     held = load_speakers(args.eval, args.cache, base.stats, None) if args.eval else None
+    dev = load_speakers(args.corpus, args.cache, base.stats, "dev")  # in-distribution speakers
+
+    def measure() -> dict[str, float]:
+        out = {f"dev_{k}": v for k, v in verification(encoder, dev).items()}
+        return out | (verification(encoder, held) if held is not None else {})
+
     print(f"{len(train.mels)} training speakers from {len(set(train.person.values()))} people, "
           f"{sum(len(v) for v in train.mels.values())} clips")
-    if held is not None and step == 0:
-        log.append({"step": 0, **verification(encoder, held)})
+    if step == 0:
+        log.append({"step": 0, **measure()})
         print(json.dumps(log[-1]))
     rng = random.Random(args.seed * 100_003 + step)
     started, losses, accs = time.perf_counter(), [], []
@@ -210,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         if step % args.every == 0 or step == args.steps:
             entry = {"step": step, "loss": float(np.mean(losses)), "episode_acc": float(np.mean(accs)),
                      "s_per_step": (time.perf_counter() - started) / len(losses)}
-            if held is not None:
-                entry |= verification(encoder, held)
+            entry |= measure()
             log.append(entry)
             print(json.dumps(entry), flush=True)
             losses, accs, started = [], [], time.perf_counter()
