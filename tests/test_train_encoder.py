@@ -8,8 +8,8 @@ from training.train_encoder import equal_error_rate, main
 
 
 def test_encoder_episodes_learn_and_resume(v2_tiny_corpus, tmp_path):
-    corpus, _, root = v2_tiny_corpus
-    args = ["--corpus", str(corpus.root), "--cache", str(root / "cache"), "--eval", str(corpus.root),
+    corpus, _, _ = v2_tiny_corpus
+    args = ["--corpus", str(corpus.root), "--eval", str(corpus.root),
             "--run-dir", str(tmp_path / "run"), "--speakers", "3", "--clips", "2", "--frames", "60",
             "--every", "4", "--lr", "3e-3"]
     assert main(args + ["--steps", "8"]) == 0

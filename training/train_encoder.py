@@ -14,8 +14,8 @@ checkpoint: equal error rate of one clip against every speaker's enrollment (the
 other clips). It is reported, never
 used to choose anything: the run keeps its last step.
 
-    python -m training.train_encoder --corpus data/corpus_v2 --cache data/cache \\
-        --eval data/lvo --run-dir runs/encoder_v2 --steps 3000
+    python -m training.train_encoder --corpus data/corpus_v2 --eval data/lvo \\
+        --run-dir runs/encoder_v2 --steps 1000
 
 Resumable: run again with the same arguments and it continues from ``latest.pt``.
 """
@@ -33,12 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 import torch
 import torch.nn.functional as F
 
-from training.corpus.feature_cache import FeatureCache
 from training.corpus.manifest import read_corpus
 from training.corpus.voices import voice_by_name
+from voiceadapt.audio import FeatureParams, log_mel
+from voiceadapt.audio.processing import resample, to_mono
 from voiceadapt.files import atomic_path, atomic_write_text
 from voiceadapt.meta.protonets import prototypes
 from voiceadapt.models.backbone import NormStats
@@ -53,17 +55,19 @@ class Speakers:
     person: dict[str, str]
 
 
-def load_speakers(corpus_dir: str, cache_dir: str, stats: NormStats, split: str | None,
+def load_speakers(corpus_dir: str, stats: NormStats, split: str | None,
                   min_frames: int = 40) -> Speakers:
+    """Log-mels computed from the audio (cheap next to the F0 the feature cache also holds)."""
     corpus = read_corpus(corpus_dir)
-    cache = FeatureCache(cache_dir)
+    params = FeatureParams()
     mean = np.asarray(stats.mel_mean, np.float32)[:, None]
     std = np.asarray(stats.mel_std, np.float32)[:, None]
     mels: dict[str, list[np.ndarray]] = defaultdict(list)
     for u in corpus.utterances:
         if split is not None and u.split != split:
             continue
-        mel = cache.get(corpus.audio_path(u))["mel"]
+        samples, rate = sf.read(str(corpus.audio_path(u)), dtype="float32")
+        mel = log_mel(resample(to_mono(samples), rate, params.sample_rate), params).numpy()
         if mel.shape[1] >= min_frames:
             mels[u.speaker].append(((mel - mean) / std).astype(np.float16))
     person = {s: voice_by_name(corpus.speakers[s].source).person for s in mels}
@@ -150,7 +154,6 @@ def verification(encoder: SpeakerEncoder, data: Speakers, frames: int = 300,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", required=True, help="training corpus (train split, all audio)")
-    parser.add_argument("--cache", default="data/cache")
     parser.add_argument("--eval", help="leave-voice-out corpus: EER reported at each checkpoint")
     parser.add_argument("--model", help="backbone whose encoder starts training and whose mel "
                         "statistics normalize the input (default: the bundled model)")
@@ -185,9 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             bias.copy_(state["bias"])
         step, log = state["step"], state["log"]
         print(f"resumed at step {step}")
-    train = load_speakers(args.corpus, args.cache, base.stats, "train")
-    held = load_speakers(args.eval, args.cache, base.stats, None) if args.eval else None
-    dev = load_speakers(args.corpus, args.cache, base.stats, "dev")  # in-distribution speakers
+    train = load_speakers(args.corpus, base.stats, "train")
+    held = load_speakers(args.eval, base.stats, None) if args.eval else None
+    dev = load_speakers(args.corpus, base.stats, "dev")  # in-distribution speakers
 
     def measure() -> dict[str, float]:
         out = {f"dev_{k}": v for k, v in verification(encoder, dev).items()}
