@@ -1,14 +1,15 @@
 """What a built corpus is made of, and whether its speakers spread out.
 
-    python -m training.corpus.makeup --corpus data/corpus_v2 --out docs/corpus_v2
+    python -m training.corpus.makeup --corpus data/corpus_v2 --cache data/cache \\
+        --encoder runs/encoder_v2/encoder.safetensors --out docs/corpus_v2_makeup
 
 writes ``<out>.json`` and ``<out>.md``: distinct people and base voices by kind
 (synthesizer, real recording), languages, speakers, hours, utterances per speaker, the
 channel treatments per kind of source, build time and size; then, with the speaker
 encoder of a model (the bundled one by default), the distribution of each training
 speaker's nearest-other-speaker cosine, whether that neighbour is the same person, and
-how far apart the undistorted recorded people are (pairs closer than two halves of one
-speaker's clips are flagged as possibly one person).
+how far apart the undistorted recorded people are (pairs as close as two halves of one
+speaker's clips typically are, the median, are flagged as possibly one person).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from training.corpus.voices import voice_by_name
 from voiceadapt.audio import AudioLimits, load_audio
 
 CLIPS_PER_SPEAKER = 4
-_LIMITS = AudioLimits(min_speech_seconds=0.2)
+_LIMITS = AudioLimits(min_speech_seconds=0.0, min_clip_speech_seconds=0.05)  # corpus clips as they are
 
 
 def folder_bytes(path: Path) -> int:
@@ -123,7 +124,7 @@ def spread(corpus: Corpus, model) -> dict[str, object]:  # type: ignore[no-untyp
     recorded = [i for i, s in enumerate(train)
                 if voices[s].kind == "recording" and corpus.speakers[s].params.get("f0_scale") == 1.0
                 and corpus.speakers[s].params.get("warp") == 1.0 and s.endswith("-s0")]
-    same_level = float(np.percentile(halves, 5)) if halves else 1.0
+    same_level = float(np.median(halves)) if halves else 1.0
     close_pairs = [(train[i], train[j], round(float(sims[i, j]), 3)) for a, i in enumerate(recorded)
                    for j in recorded[a + 1:] if sims[i, j] >= same_level]
 
@@ -150,6 +151,9 @@ def markdown(result: dict) -> str:
     people = ", ".join(f"{n} {k}" for k, n in c["people_by_kind"].items())
     bases = ", ".join(f"{n} {k}" for k, n in c["base_voices_by_kind"].items())
     lines = [
+        f"# Corpus make-up: `{result['corpus']}`", "",
+        "Written by `python -m training.corpus.makeup` (training/corpus/makeup.py); the "
+        "people are the base voices' persons (`training/corpus/voices.py`).", "",
         f"Training speakers: **{c['training_speakers']}** (+{c['dev_speakers']} in-distribution "
         f"dev) from **{c['people']} distinct people** ({people}) and {c['base_voices']} base "
         f"voices ({bases}); largest share of one person {c['largest_person_share']:.1%}.",
@@ -193,10 +197,10 @@ def markdown(result: dict) -> str:
                   row("one speaker, two sets of clips", s["same_speaker_two_clip_sets"]), "",
                   f"The nearest other speaker is a derivative of the same person for "
                   f"{s['nearest_is_same_person']:.0%} of speakers. Recorded people whose "
-                  f"undistorted voices are as close as one speaker's two clip sets (p5): "
+                  f"undistorted voices are as close as one speaker's two clip sets (median): "
                   f"{len(s['recorded_people_pairs_at_same_speaker_level'])} pairs"
                   + (": " + ", ".join(f"{a} ~ {b} ({c_:.2f})" for a, b, c_ in
-                                      s["recorded_people_pairs_at_same_speaker_level"][:12])
+                                      s["recorded_people_pairs_at_same_speaker_level"][:20])
                      if s["recorded_people_pairs_at_same_speaker_level"] else "") + "."]
     return "\n".join(lines) + "\n"
 
