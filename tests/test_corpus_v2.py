@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 from conftest import require_synthesizers
 
-from training.benchmarks.adaptation import split_speaker
+from training.benchmarks.adaptation import speaker_group, split_speaker
 from training.corpus.build import _check_plan_file
 from training.corpus.channel import CODECS, Channel, apply_channel, sample_channel
 from training.corpus.derive import SpeakerParams, sample_wide_params, transform
@@ -160,6 +160,8 @@ def test_eval_split_enrolls_on_own_clips():
     pool, real, texts = split_speaker(corpus, "en", set(), 2)
     assert texts == tests and [u.normalized for u in real] == tests
     assert [u.text for u in pool] == ["Ref a.", "Ref b."]
+    assert speaker_group(corpus, "ru", ["flite-kal-s0"]) == "held-out persons (leave-voice-out)"
+    assert "heard by this model" in speaker_group(corpus, "en", ["flite-rms-s3", "flite-kal-s0"])
     pool, real, texts = split_speaker(corpus, "ru", set(), 2)
     assert texts == tests
     assert [u.id for u in real] == ["ru_2", "ru_3"]  # untranscribed first, then the last clips

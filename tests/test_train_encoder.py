@@ -29,3 +29,16 @@ def test_equal_error_rate_of_known_scores():
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
     assert equal_error_rate(scores, np.array([1, 1, 1, 0, 0, 0])) == 0.0
     assert equal_error_rate(scores, np.array([0, 0, 0, 1, 1, 1])) == 1.0
+
+
+def test_held_out_persons_never_train_the_encoder():
+    import numpy as np
+    import pytest
+
+    from training.train_encoder import Speakers, refuse_held_out
+
+    ok = Speakers(mels={"a": [np.zeros((80, 50), np.float16)]}, person={"a": "kal"})
+    refuse_held_out(ok, "v2")
+    leak = Speakers(mels={"b": [np.zeros((80, 50), np.float16)]}, person={"b": "rms"})
+    with pytest.raises(SystemExit, match="held-out persons \\(rms\\)"):
+        refuse_held_out(leak, "default")

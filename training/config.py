@@ -25,6 +25,9 @@ class ModelConfig:
     size: str = "default"  # "default" or "compact"
     speaker_channels: int = 64
     init: str = ""  # start from this backbone checkpoint's weights (same size and speakers)
+    # phoneme symbol table of a model made from scratch (voiceadapt/text/symbols.py); en-ipa-1
+    # reproduces the bundled model, ipa-2 covers corpus v2's languages
+    symbols: str = "en-ipa-1"
 
 
 @dataclass(frozen=True)

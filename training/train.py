@@ -35,7 +35,7 @@ from voiceadapt.audio import FeatureParams, log_mel
 from voiceadapt.files import atomic_path, atomic_write_text
 from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
 from voiceadapt.models.checkpoint import save as save_backbone
-from voiceadapt.text import SymbolTable
+from voiceadapt.text.symbols import registered_table
 
 
 def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> BackboneConfig:
@@ -121,7 +121,7 @@ class Trainer:
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if want_cuda else "gloo")
         torch.manual_seed(cfg.train.seed)
-        table = SymbolTable()
+        table = registered_table(cfg.model.symbols)
         if cfg.model.init:
             self.model = initial_weights(cfg, speakers, params).to(self.device)
         else:
@@ -131,7 +131,7 @@ class Trainer:
         if top >= len(self.model.symbols):
             raise ValueError(
                 f"the corpus uses phoneme symbols beyond the model's table {self.model.symbols.version} "
-                f"({len(self.model.symbols)} symbols): warm-start a model with table {table.version}")
+                f"({len(self.model.symbols)} symbols): set model.symbols = \"ipa-2\" in the run config")
         if not cfg.train.wavenet:
             self.model.wavenet.requires_grad_(False)  # frozen: DDP and AdamW skip it
         self.step_module: torch.nn.Module = TrainStep(self.model)

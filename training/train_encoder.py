@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from training.corpus.manifest import read_corpus
-from training.corpus.voices import voice_by_name
+from training.corpus.voices import HELD_OUT_PERSONS, voice_by_name
 from voiceadapt.audio import FeatureParams, log_mel
 from voiceadapt.audio.processing import resample, to_mono
 from voiceadapt.files import atomic_path, atomic_write_text
@@ -72,6 +72,14 @@ def load_speakers(corpus_dir: str, stats: NormStats, split: str | None,
             mels[u.speaker].append(((mel - mean) / std).astype(np.float16))
     person = {s: voice_by_name(corpus.speakers[s].source).person for s in mels}
     return Speakers(dict(mels), person)
+
+
+def refuse_held_out(data: Speakers, corpus_dir: str) -> None:
+    """Training speakers must not be persons kept for leave-voice-out evaluation."""
+    held = sorted({p for p in data.person.values() if p in HELD_OUT_PERSONS})
+    if held:
+        raise SystemExit(f"{corpus_dir} has training speakers of held-out persons ({', '.join(held)}): "
+                         "train the encoder on a corpus without them (corpus v2)")
 
 
 def crop(mel: np.ndarray, frames: int, rng: random.Random) -> np.ndarray:
@@ -189,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         step, log = state["step"], state["log"]
         print(f"resumed at step {step}")
     train = load_speakers(args.corpus, base.stats, "train")
+    refuse_held_out(train, args.corpus)
     held = load_speakers(args.eval, base.stats, None) if args.eval else None
     dev = load_speakers(args.corpus, base.stats, "dev")  # in-distribution speakers
 

@@ -64,7 +64,7 @@ def sample_channel(rng: random.Random, clean_share: float = 0.25) -> Channel:
 
 
 def _shelf(x: np.ndarray, rate: int, corner: float, gain_db: float, high: bool) -> np.ndarray:
-    """First-order shelf: the band beyond ``corner`` scaled by ``gain_db``."""
+    """A shelf: the band beyond ``corner`` (second-order Butterworth split) scaled by ``gain_db``."""
     if gain_db == 0.0:
         return x
     b, a = signal.butter(2, corner, btype="highpass" if high else "lowpass", fs=rate)

@@ -241,10 +241,10 @@ class EmbeddingFit:
 def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str,
                    progress: ProgressFn | None, cancel: CancelFn | None,
                    held: list[Clip] | None = None) -> EmbeddingFit:
-    """Fit g on ``clips`` from the encoder's estimate, pulled toward it by
-    ``cfg.embedding_prior``; with ``held`` clips, keep the step whose held-out loss is lowest
-    (step 0, the estimate itself, included)."""
-    start = embedding_from_clips(model, [c.audio for c in clips + (held or [])])
+    """Fit g on ``clips`` from the encoder's estimate on them, pulled toward it by
+    ``cfg.embedding_prior``; with ``held`` clips, keep the step whose held-out loss is lowest.
+    Step 0 (the estimate, which has not heard the held-out clips either) is a candidate."""
+    start = embedding_from_clips(model, [c.audio for c in clips])
     g = nn.Parameter(start.clone())
     opt = torch.optim.Adam([g], lr=cfg.lr_embedding)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -294,7 +294,10 @@ def adapt_sea_emb(model: Backbone, clips: Sequence[AudioSource], transcripts: Se
     prepared = prepare_clips(model, clips, transcripts, "sea-emb", limits, cfg.language)
     train, held = split_for_early_stopping(model, prepared, cfg.heldout_fraction)
     fit = _fit_embedding(model, train, cfg, "sea-emb", progress, cancel, held)
-    return VoiceProfile(mode="sea-emb", embedding=fit.g, backbone=backbone_fingerprint(model),
+    g = fit.g
+    if held and fit.step == 0:  # no step beat the estimate: SEA-ENC's, from every clip
+        g = embedding_from_clips(model, [c.audio for c in prepared])
+    return VoiceProfile(mode="sea-emb", embedding=g, backbone=backbone_fingerprint(model),
                         seconds=_seconds(prepared), steps=fit.step,
                         heldout_loss=None if fit.heldout_loss is None else round(fit.heldout_loss, 5),
                         name=name)
@@ -317,7 +320,8 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     cfg = cfg or FitConfig()
     prepared = prepare_clips(model, clips, transcripts, mode, limits, cfg.language)
     train, held = split_heldout(model, prepared, cfg.heldout_fraction)
-    g0 = _fit_embedding(model, train, cfg, mode, progress, cancel, held).g
+    embedding_fit = _fit_embedding(model, train, cfg, mode, progress, cancel, held)
+    g0 = embedding_fit.g
     work = copy.deepcopy(model).eval()  # no dropout: early stopping guards a few seconds of audio
     trainable = dict(work.named_parameters())
     if mode == "patch":
@@ -363,7 +367,7 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     else:
         tensors = {f"delta.{n}": (v - original[n].detach()).half() for n, v in best_state.items()}
     return VoiceProfile(mode=mode, embedding=best_g, backbone=backbone_fingerprint(model),
-                        seconds=_seconds(prepared), steps=cfg.steps + best_step,
+                        seconds=_seconds(prepared), steps=embedding_fit.step + best_step,
                         heldout_loss=round(best, 5), name=name, tensors=tensors)
 
 
