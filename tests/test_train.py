@@ -176,3 +176,22 @@ def test_init_from_a_checkpoint_starts_from_its_weights(tiny_corpus, tmp_path):
     with pytest.raises(ValueError, match="not a model of size"):
         Trainer(from_dict({"model": model | {"init": str(path), "speaker_channels": 8}}),
                 tmp_path / "d", items, speakers, params)
+
+
+def test_symbol_table_of_a_new_model_comes_from_the_run_config(v2_tiny_corpus, tmp_path):
+    """Corpus v2 speaks Czech: an en-ipa-1 model cannot hold its phonemes (a clear error);
+    model.symbols = "ipa-2" makes a model that can."""
+    from training.config import from_dict
+    from training.data import load_corpus_items
+    from training.train import Trainer
+    from voiceadapt.audio import FeatureParams
+
+    corpus, _, root = v2_tiny_corpus
+    params = FeatureParams()
+    items, speakers = load_corpus_items(corpus.root, root / "cache", params, "train")
+    model = {"size": "compact", "speaker_channels": 16}
+    with pytest.raises(ValueError, match='model.symbols = "ipa-2"'):
+        Trainer(from_dict({"model": model}), tmp_path / "a", items, speakers, params)
+    trainer = Trainer(from_dict({"model": model | {"symbols": "ipa-2"}}), tmp_path / "b", items,
+                      speakers, params)
+    assert trainer.model.symbols.version == "ipa-2"
