@@ -239,7 +239,7 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
             wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
             row = _score(judges, spk, mode, amount, texts, wavs, enroll, trials)
             row.update({"reference_seconds": profile.seconds, "adapt_s": wall,
-                        "peak_mb": peak, "bytes": stored})
+                        "peak_mb": peak, "bytes": stored, "kept_step": profile.steps})
             rows.append(row)
             log(f"{spk} {mode:8s} {amount:4.0f}s: similarity {row['similarity']:.3f} "
                 f"WER {row['wer']:.2f} fit {wall:.1f}s")
@@ -293,6 +293,10 @@ def summarize(rows: list[dict], real: dict, enroll: dict, trials: list, modes: t
                     "reference_seconds"):
             values = [r[key] for r in sel if r.get(key) is not None]
             entry[key] = float(np.mean(values)) if values else None
+        kept = [r["kept_step"] for r in sel if r.get("kept_step") is not None]
+        # a SEA-EMB fit kept at step 0 is SEA-ENC: the share says how often the fit helped
+        entry["kept_step0_share"] = (float(np.mean([k == 0 for k in kept]))
+                                     if kept and mode == "sea-emb" else None)
         table.append(entry)
     ceiling = {}
     for k in ("similarity", "wer", "dnsmos_ovrl"):
@@ -348,6 +352,11 @@ def _table(result: dict) -> str:
                      f"{fmt(e['similarity'], '.3f')} | {fmt(e['eer'], '.1%')} | {fmt(e['wer'], '.2f')} | "
                      f"{fmt(e['dnsmos_ovrl'], '.2f')} | {fmt(e['adapt_s'], '.2f')} | "
                      f"{fmt(e['peak_mb'], '.0f')} | {fmt(e['bytes'], ',.0f')} |")
+    kept = [(e["seconds"], e["kept_step0_share"]) for e in result["table"]
+            if e.get("kept_step0_share") is not None]
+    if kept:
+        lines += ["", "SEA-EMB fits that early stopping kept at step 0 (= SEA-ENC): "
+                  + ", ".join(f"{share:.0%} at {sec:g} s" for sec, share in kept) + "."]
     return "\n".join(lines) + "\n"
 
 
