@@ -187,10 +187,12 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
     for spk in speakers:
         groups.setdefault(speaker_group(corpus, spk, model.speakers), []).append(spk)
     if len(groups) > 1 or corpus.info.get("test_sentences"):
+        # each group's trials are still scored against every speaker's enrollment (EER)
         result["groups"] = {
             name: summarize([r for r in rows if r["speaker"] in members],
                             {s: real[s] for s in members}, enroll,
                             [t for t in trials if t[0] in members], modes, seconds)
+            | {"speakers": members}
             for name, members in groups.items()}
         result["per_speaker"] = per_speaker(rows, real, seconds)
     return result
