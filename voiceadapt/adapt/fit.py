@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from voiceadapt.adapt.profile import VoiceProfile, backbone_fingerprint
-from voiceadapt.adapt.sea_enc import _name, embedding_from_clips
+from voiceadapt.adapt.sea_enc import clip_name, embedding_from_clips
 from voiceadapt.audio import Audio, AudioLimits, check_total_speech, f0, load_audio
 from voiceadapt.audio.io import AudioSource
 from voiceadapt.models import alignment
@@ -105,7 +105,7 @@ def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
             f"{mode} fits the voice on what was said: give a transcript for every clip "
             "(or use sea-enc, which needs none)")
     audios = [load_audio(clip, limits) for clip in clips]
-    check_total_speech(audios, limits, [_name(c) for c in clips])
+    check_total_speech(audios, limits, [clip_name(c) for c in clips])
     out = []
     for audio, text in zip(audios, transcripts, strict=True):
         ipa = transcript_phonemes(str(text), language)

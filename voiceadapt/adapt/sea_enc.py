@@ -19,11 +19,11 @@ def embedding_from_references(model: Backbone, references: Sequence[AudioSource]
     if not references:
         raise ValueError("give at least one reference clip")
     clips = [load_audio(ref, limits) for ref in references]
-    check_total_speech(clips, limits, [_name(ref) for ref in references])
+    check_total_speech(clips, limits, [clip_name(ref) for ref in references])
     return embedding_from_clips(model, clips)
 
 
-def _name(source: AudioSource) -> str:
+def clip_name(source: AudioSource) -> str:
     return source.name if isinstance(source, Path) else str(source) if isinstance(source, str) \
         else "clip"
 
@@ -51,7 +51,7 @@ def adapt_sea_enc(model: Backbone, clips: Sequence[AudioSource], name: str = "",
     if not clips:
         raise ValueError("give at least one reference clip")
     audio = [load_audio(c, limits) for c in clips]
-    check_total_speech(audio, limits, [_name(c) for c in clips])
+    check_total_speech(audio, limits, [clip_name(c) for c in clips])
     g = embedding_from_clips(model, audio)
     return VoiceProfile(mode="sea-enc", embedding=g.cpu(), backbone=backbone_fingerprint(model),
                         seconds=round(sum(a.seconds for a in audio), 3), name=name)
