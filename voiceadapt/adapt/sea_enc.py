@@ -24,6 +24,7 @@ def embedding_from_references(model: Backbone, references: Sequence[AudioSource]
 
 
 def clip_name(source: AudioSource) -> str:
+    """How an error names a reference clip: its file name, its path string, or "clip"."""
     return source.name if isinstance(source, Path) else str(source) if isinstance(source, str) \
         else "clip"
 
