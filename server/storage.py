@@ -15,6 +15,7 @@ import numpy as np
 from voiceadapt import adapt
 from voiceadapt.adapt import VoiceProfile
 from voiceadapt.audio import write_audio
+from voiceadapt.files import folder_bytes
 from voiceadapt.models.backbone import Backbone
 
 
@@ -53,8 +54,7 @@ class Storage:
         return adapt.load_profile(self.voice_dir(voice_id) / "profile", model)
 
     def profile_bytes(self, voice_id: str) -> int:
-        folder = self.voice_dir(voice_id) / "profile"
-        return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+        return folder_bytes(self.voice_dir(voice_id) / "profile")
 
     def delete_voice(self, voice_id: str) -> None:
         folder = self.voice_dir(voice_id)

@@ -144,8 +144,9 @@ def test_sea_emb_fits_the_embedding_and_leaves_weights_bit_identical(dev_clips):
     assert sorted(held) == [2, 4, 6]  # held-out loss every eval_every steps
     assert profile.mode == "sea-emb" and not profile.tensors
     assert profile.steps in (0, 2, 4, 6)
-    if profile.steps:  # the kept step is the best one seen
-        assert profile.heldout_loss == pytest.approx(min(held.values()), abs=1e-4)
+    # the kept step is the best one seen, step 0 (the encoder's estimate) a candidate too
+    assert profile.heldout_loss <= min(held.values()) + 1e-4
+    if profile.steps:
         assert profile.heldout_loss == pytest.approx(held[profile.steps], abs=1e-4)
 
 

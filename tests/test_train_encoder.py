@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from training.train_encoder import equal_error_rate, main
+from training.train_encoder import main
 
 
 def test_encoder_episodes_learn_and_resume(v2_tiny_corpus, tmp_path):
@@ -21,14 +21,6 @@ def test_encoder_episodes_learn_and_resume(v2_tiny_corpus, tmp_path):
     assert [e["step"] for e in log] == [0, 4, 8, 12]
     assert log[-1]["loss"] < log[1]["loss"]
     assert (tmp_path / "run" / "encoder.safetensors").stat().st_size > 10_000
-
-
-def test_equal_error_rate_of_known_scores():
-    import numpy as np
-
-    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
-    assert equal_error_rate(scores, np.array([1, 1, 1, 0, 0, 0])) == 0.0
-    assert equal_error_rate(scores, np.array([0, 0, 0, 1, 1, 1])) == 1.0
 
 
 def test_held_out_persons_never_train_the_encoder():

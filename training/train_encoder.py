@@ -37,6 +37,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
+from training.benchmarks.adaptation import equal_error_rate
 from training.corpus.manifest import read_corpus
 from training.corpus.voices import HELD_OUT_PERSONS, voice_by_name
 from voiceadapt.audio import FeatureParams, log_mel
@@ -121,15 +122,6 @@ def episode_loss(encoder: SpeakerEncoder, mels: torch.Tensor, speakers: int, cli
     logits = scale * (query @ protos.T) + bias
     target = torch.arange(speakers)
     return F.cross_entropy(logits, target), float((logits.argmax(1) == target).float().mean())
-
-
-def equal_error_rate(scores: np.ndarray, targets: np.ndarray) -> float:
-    order = np.argsort(-scores)
-    t = targets[order].astype(float)
-    false_reject = 1 - np.cumsum(t) / t.sum()
-    false_accept = np.cumsum(1 - t) / (1 - t).sum()
-    i = int(np.argmin(np.abs(false_reject - false_accept)))
-    return float((false_reject[i] + false_accept[i]) / 2)
 
 
 @torch.no_grad()

@@ -49,7 +49,7 @@ from training.corpus.manifest import Corpus, Utterance, read_corpus
 from training.judges import Judges, speaker_embedding, words
 from voiceadapt import adapt
 from voiceadapt.audio import load_audio
-from voiceadapt.files import atomic_write_text
+from voiceadapt.files import atomic_write_text, folder_bytes
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
 
@@ -146,10 +146,6 @@ def take_seconds(pool: list[Utterance], seconds: float) -> list[Utterance]:
     return out
 
 
-def _bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
 # -- the benchmark ---------------------------------------------------------------------------
 def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[float, ...],
         modes: tuple[str, ...], sentences: int, steps: int, judges: Judges,
@@ -237,7 +233,7 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
             profile, wall, peak = measured(functools.partial(fit, model, mode, refs, ref_texts,
                                                              cfg))
             with tempfile.TemporaryDirectory() as tmp:
-                stored = _bytes(adapt.save_profile(profile, Path(tmp) / "voice"))
+                stored = folder_bytes(adapt.save_profile(profile, Path(tmp) / "voice"))
             wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
             row = _score(judges, spk, mode, amount, texts, wavs, enroll, trials)
             row.update({"reference_seconds": profile.seconds, "adapt_s": wall,

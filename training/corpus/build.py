@@ -128,9 +128,10 @@ def plan_digest(plan: Plan) -> str:
     return h.hexdigest()[:16]
 
 
-def _check_plan_file(out: Path, config: CorpusConfig, plan: Plan | None = None) -> None:
-    """Refuse a folder planned otherwise: another configuration, or the same one whose
-    inputs (sentence lists, transcripts, installed prompts) have changed since."""
+def _check_plan_file(out: Path, config: CorpusConfig, digest: str | None = None) -> None:
+    """Refuse a folder planned otherwise: another configuration, or (given the new plan's
+    ``digest``) the same one whose inputs (sentence lists, transcripts, installed prompts)
+    have changed since."""
     path = out / PLAN
     if path.exists():
         stored = json.loads(path.read_text())
@@ -139,7 +140,7 @@ def _check_plan_file(out: Path, config: CorpusConfig, plan: Plan | None = None) 
                 f"{out} was planned with another configuration ({path}); "
                 "use a new --out folder or delete the old one"
             )
-        if plan is not None and stored.get("digest", plan_digest(plan)) != plan_digest(plan):
+        if digest is not None and stored.get("digest", digest) != digest:
             raise ValueError(
                 f"{out} was planned from other inputs (texts, transcripts or installed prompts "
                 f"changed since; {path}): use a new --out folder or delete the old one"
@@ -159,10 +160,11 @@ def build_corpus(config: CorpusConfig, out: str | Path, workers: int = 2,
     for stale in out.rglob("*.part"):  # half-written files from a killed build
         stale.unlink()
     plan = make_plan(config)
-    _check_plan_file(out, config, plan)
+    digest = plan_digest(plan)
+    _check_plan_file(out, config, digest)
     atomic_write_text(out / PLAN, json.dumps({
         "config": config.to_dict(),
-        "digest": plan_digest(plan),
+        "digest": digest,
         "speakers": [{"name": s.name, "voice": s.voice, "split": s.split,
                       "params": s.params.to_dict()} for s in plan.speakers],
     }, indent=1))

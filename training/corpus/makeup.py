@@ -25,24 +25,26 @@ import torch
 
 from training.benchmarks.report import write_report
 from training.corpus.manifest import Corpus, Utterance, read_corpus
-from training.corpus.voices import voice_by_name
+from training.corpus.voices import BaseVoice, voice_by_name
 from voiceadapt.audio import AudioLimits, load_audio
+from voiceadapt.files import folder_bytes
 
 CLIPS_PER_SPEAKER = 4
 _LIMITS = AudioLimits(min_speech_seconds=0.0, min_clip_speech_seconds=0.05)  # corpus clips as they are
 
 
-def folder_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def composition(corpus: Corpus) -> dict[str, object]:
-    """Counts by person, kind, language and split, from the manifest alone."""
+def _speakers(corpus: Corpus) -> tuple[dict[str, BaseVoice], dict[str, list[Utterance]], list[str]]:
+    """(each speaker's base voice, its utterances, the training speakers sorted)."""
     voices = {name: voice_by_name(s.source) for name, s in corpus.speakers.items()}
     by_speaker: dict[str, list[Utterance]] = defaultdict(list)
     for u in corpus.utterances:
         by_speaker[u.speaker].append(u)
-    train = [s for s, spk in corpus.speakers.items() if spk.split == "train"]
+    return voices, by_speaker, sorted(s for s, spk in corpus.speakers.items() if spk.split == "train")
+
+
+def composition(corpus: Corpus) -> dict[str, object]:
+    """Counts by person, kind, language and split, from the manifest alone."""
+    voices, by_speaker, train = _speakers(corpus)
     persons: dict[str, dict[str, object]] = {}
     for s in train:
         v = voices[s]
@@ -101,11 +103,7 @@ def embed(model, corpus: Corpus, utts: list[Utterance]) -> np.ndarray:  # type: 
 
 def spread(corpus: Corpus, model) -> dict[str, object]:  # type: ignore[no-untyped-def]
     """Nearest-other-speaker cosines by the model's speaker encoder."""
-    voices = {name: voice_by_name(s.source) for name, s in corpus.speakers.items()}
-    by_speaker: dict[str, list[Utterance]] = defaultdict(list)
-    for u in corpus.utterances:
-        by_speaker[u.speaker].append(u)
-    train = sorted(s for s, spk in corpus.speakers.items() if spk.split == "train")
+    voices, by_speaker, train = _speakers(corpus)
     vectors = np.stack([embed(model, corpus, by_speaker[s][:CLIPS_PER_SPEAKER]) for s in train])
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -np.inf)
@@ -172,11 +170,9 @@ def markdown(result: dict) -> str:
               "|---|---|---|---|---|---|---|"]
     lines += [f"| {k} | {p['kind']} | {', '.join(p['languages'])} | {len(p['voices'])} | "
               f"{p['speakers']} | {p['share']:.1%} | {p['hours']:.2f} |" for k, p in c["persons"].items()]
-    lines += ["", "Channel treatments by kind of source (share of utterances):", "",
-              "| kind | " + " | ".join(sorted({ch for v in c["channels_by_kind"].values() for ch in v}))
-              + " |"]
     codecs = sorted({ch for v in c["channels_by_kind"].values() for ch in v})
-    lines.append("|---" * (len(codecs) + 1) + "|")
+    lines += ["", "Channel treatments by kind of source (share of utterances):", "",
+              "| kind | " + " | ".join(codecs) + " |", "|---" * (len(codecs) + 1) + "|"]
     lines += [f"| {k} | " + " | ".join(f"{v.get(ch, 0):.2f}" for ch in codecs) + " |"
               for k, v in c["channels_by_kind"].items()]
     if "spread" in result:

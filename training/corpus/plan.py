@@ -187,9 +187,6 @@ class Plan:
     test_sentences: tuple[str, ...] = ()  # eval: English texts every dev speaker is tested on
     info: dict[str, object] = field(default_factory=dict)
 
-    def voice_of(self, speaker: str) -> str:
-        return self._voices[speaker]
-
     def text_of(self, utt: PlannedUtterance) -> SourceText:
         return self.texts[(self._voices[utt.speaker], utt.item)]
 
@@ -258,11 +255,6 @@ def _plan_v1(config: CorpusConfig) -> Plan:
 
 
 # -- texts of other languages and of recordings ------------------------------------------------
-def language_code(voice: BaseVoice) -> str:
-    """The short language of a voice's texts file: ``it`` for ``it``, ``en`` for ``en-us``."""
-    return voice.language.split("-")[0]
-
-
 @functools.lru_cache(maxsize=16)
 def foreign_sentences(language: str) -> tuple[SourceText, ...]:
     """``texts/<language>.txt`` phonemized in that language (comments and blanks skipped)."""
@@ -286,7 +278,7 @@ def _voice_items(voice: BaseVoice, english: dict[str, SourceText],
         texts |= {r.key: SourceText("", "", "", voice.language) for r in recs if not r.text}
         return (texts, [k for k in texts if texts[k].phonemes],
                 [k for k in texts if not texts[k].phonemes])
-    if language_code(voice) == "en":
+    if voice.language.split("-")[0] == "en":
         return english, list(english), []
     sentences = foreign_sentences(voice.language)
     texts = {f"{voice.language}-{i:04d}": s for i, s in enumerate(sentences)}

@@ -10,8 +10,8 @@ language and kind (synthesizer or recording) and its role:
   to put it in a training split (the ``default`` preset predates this and still uses
   flite ``rms``: its dev line measures interpolation, not adaptation).
 
-Anything else is refused by name. :data:`RESERVED` are the voices kept for the final
-evaluation: no script or test of ours runs them.
+Anything else is refused by name; :func:`is_reserved` names the voices kept for the final
+evaluation, which no script or test of ours runs.
 """
 
 from __future__ import annotations
@@ -37,11 +37,9 @@ TEXTS = Path(__file__).parent / "texts"
 ASTERISK = Path("/usr/share/asterisk/sounds")
 KLETTRES = Path("/usr/share/klettres")
 
-# Kept for the final evaluation: never synthesized, decoded or trained on by our code.
-RESERVED = (
-    "flite-slt", "festival-cmu-us-slt-arctic-hts", "asterisk-core-sounds-en",
-    "asterisk-core-sounds-es", "/usr/share/sounds",
-)
+# Kept for the final evaluation, never synthesized, decoded or trained on by our code: flite
+# slt, festival cmu_us_slt_arctic_hts, Asterisk's English and Spanish core sounds (Allison),
+# and every recording under /usr/share/sounds.
 _RESERVED_PATTERNS = (re.compile(r"slt"), re.compile(r"asterisk-core-sounds-(en|es)"),
                       re.compile(r"allison"), re.compile(r"^/usr/share/sounds"))
 
@@ -168,7 +166,7 @@ HELD_OUT_PERSONS = frozenset(v.person for v in VOICES if v.role == "held-out") -
 
 
 def is_reserved(name: str) -> bool:
-    """True for a voice or path kept for the final evaluation (see :data:`RESERVED`)."""
+    """True for a voice or path kept for the final evaluation."""
     key = name.lower().replace("_", "-")
     return any(p.search(key) for p in _RESERVED_PATTERNS)
 
@@ -190,7 +188,7 @@ def missing_tools(voices: tuple[BaseVoice, ...] | list[BaseVoice]) -> list[str]:
     """Synthesizers not installed, and recording folders not present."""
     out = {v.tool for v in voices if v.tool and shutil.which(v.tool) is None}
     out |= {v.voice for v in voices if v.engine == "recordings" and not _recording_root(v).is_dir()}
-    return sorted(t for t in out if t)
+    return sorted(out)
 
 
 # -- synthesizers -----------------------------------------------------------------------------

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from voiceadapt.adapt.profile import VoiceProfile, backbone_fingerprint
-from voiceadapt.adapt.sea_enc import clip_name, embedding_from_clips
-from voiceadapt.audio import Audio, AudioLimits, check_total_speech, f0, load_audio
+from voiceadapt.adapt.sea_enc import embedding_from_clips, load_references
+from voiceadapt.audio import Audio, AudioLimits, f0
 from voiceadapt.audio.io import AudioSource
 from voiceadapt.models import alignment
 from voiceadapt.models import losses as L
@@ -104,8 +104,7 @@ def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
         raise MissingTranscriptError(
             f"{mode} fits the voice on what was said: give a transcript for every clip "
             "(or use sea-enc, which needs none)")
-    audios = [load_audio(clip, limits) for clip in clips]
-    check_total_speech(audios, limits, [clip_name(c) for c in clips])
+    audios = load_references(clips, limits)
     out = []
     for audio, text in zip(audios, transcripts, strict=True):
         ipa = transcript_phonemes(str(text), language)
@@ -224,10 +223,11 @@ def _report(progress: ProgressFn | None, cancel: CancelFn | None, p: Progress) -
         raise Cancelled(f"{p.mode} cancelled at {p.stage} step {p.step}")
 
 
-def _held_loss(model: Backbone, held: list[Clip], g: torch.Tensor, cfg: FitConfig,
+def _held_loss(model: Backbone, held: dict[str, torch.Tensor], g: torch.Tensor, cfg: FitConfig,
                wavenet: bool) -> float:
+    """Loss on the held-out batch, with the same WaveNet segments every time."""
     with torch.no_grad():
-        return float(generator_loss(model, _batch(held), g, cfg.segment,
+        return float(generator_loss(model, held, g, cfg.segment,
                                     torch.Generator().manual_seed(cfg.seed + 2), wavenet))
 
 
@@ -254,7 +254,8 @@ def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str
     try:
         for p in model.parameters():
             p.requires_grad_(False)
-        best = _held_loss(model, held, start, cfg, wavenet) if held else None
+        held_batch = _batch(held) if held else None
+        best = _held_loss(model, held_batch, start, cfg, wavenet) if held_batch else None
         best_g, best_step = start.clone(), 0
         for step in range(1, cfg.steps + 1):
             batch = sample_batch(clips, cfg.batch_seconds, gen)
@@ -264,8 +265,8 @@ def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str
             loss.backward()
             opt.step()
             h = None
-            if held and (step % cfg.eval_every == 0 or step == cfg.steps):
-                h = _held_loss(model, held, g.detach(), cfg, wavenet)
+            if held_batch and (step % cfg.eval_every == 0 or step == cfg.steps):
+                h = _held_loss(model, held_batch, g.detach(), cfg, wavenet)
                 if best is not None and h < best:
                     best, best_g, best_step = h, g.detach().clone(), step
             _report(progress, cancel, Progress(mode, "embedding", step, cfg.steps, loss.item(), h))
@@ -338,9 +339,10 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     opt = torch.optim.Adam([{"params": list(trainable.values()), "lr": cfg.lr_weights},
                             {"params": [g], "lr": cfg.lr_embedding}])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
+    held_batch = _batch(held)
 
     def held_loss() -> float:
-        return _held_loss(work, held, g.detach(), cfg, wavenet)
+        return _held_loss(work, held_batch, g.detach(), cfg, wavenet)
 
     # a fit must move: the best step is chosen from ``min_steps`` on (step 0 is SEA-EMB's)
     min_steps = min(cfg.min_steps, cfg.steps)

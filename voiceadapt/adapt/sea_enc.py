@@ -16,17 +16,23 @@ from voiceadapt.models.backbone import Backbone
 def embedding_from_references(model: Backbone, references: Sequence[AudioSource],
                               limits: AudioLimits | None = None) -> torch.Tensor:
     """SEA-ENC: reference clips of one speaker -> speaker embedding g (S,). One forward pass."""
-    if not references:
-        raise ValueError("give at least one reference clip")
-    clips = [load_audio(ref, limits) for ref in references]
-    check_total_speech(clips, limits, [clip_name(ref) for ref in references])
-    return embedding_from_clips(model, clips)
+    return embedding_from_clips(model, load_references(references, limits))
 
 
 def clip_name(source: AudioSource) -> str:
     """How an error names a reference clip: its file name, its path string, or "clip"."""
     return source.name if isinstance(source, Path) else str(source) if isinstance(source, str) \
         else "clip"
+
+
+def load_references(sources: Sequence[AudioSource], limits: AudioLimits | None = None,
+                    ) -> list[Audio]:
+    """A voice's reference clips, each checked, and enough speech among them together."""
+    if not sources:
+        raise ValueError("give at least one reference clip")
+    clips = [load_audio(source, limits) for source in sources]
+    check_total_speech(clips, limits, [clip_name(source) for source in sources])
+    return clips
 
 
 @torch.no_grad()
@@ -49,10 +55,7 @@ def embedding_from_clips(model: Backbone, clips: Sequence[Audio]) -> torch.Tenso
 def adapt_sea_enc(model: Backbone, clips: Sequence[AudioSource], name: str = "",
                   limits: AudioLimits | None = None) -> VoiceProfile:
     """Reference clips of one speaker -> a SEA-ENC voice profile."""
-    if not clips:
-        raise ValueError("give at least one reference clip")
-    audio = [load_audio(c, limits) for c in clips]
-    check_total_speech(audio, limits, [clip_name(c) for c in clips])
+    audio = load_references(clips, limits)
     g = embedding_from_clips(model, audio)
     return VoiceProfile(mode="sea-enc", embedding=g.cpu(), backbone=backbone_fingerprint(model),
                         seconds=round(sum(a.seconds for a in audio), 3), name=name)
