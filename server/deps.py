@@ -27,8 +27,8 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 def get_owner(request: Request, service: ServiceDep) -> str:
     """The caller's key id from ``Authorization: Bearer <key>``; everyone is the local
-    owner while no key is registered."""
-    if not auth.keys_exist(service.db):
+    owner of a loopback server while no key was ever registered."""
+    if not service.needs_keys():
         return auth.LOCAL_OWNER
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")

@@ -8,12 +8,12 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from server import auth, logs
+from server.body_guard import BodyGuard, BodyLimits
 from server.jobs import make_runner
 from server.routes import frontend, health, jobs, openai_compat, tts, voices
 from server.service import Service
@@ -21,7 +21,6 @@ from server.settings import Settings
 from voiceadapt.models.backbone import Backbone
 
 STATIC = Path(__file__).parent / "static"
-MULTIPART_SLACK = 64 * 1024  # form fields and part headers beside the files
 
 
 def create_app(settings: Settings | None = None, model: Backbone | None = None) -> FastAPI:
@@ -50,17 +49,12 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
                               "few seconds of audio, then speak any text in it.")
     app.state.settings = settings
     app.state.service = None
+    # bodies are counted and timed as they arrive (chunked ones too); the request log sits
+    # outside so that it records what the client got
+    app.add_middleware(BodyGuard, limits=BodyLimits(
+        upload_bytes=settings.max_upload_bytes, other_bytes=settings.max_json_bytes,
+        idle_seconds=settings.body_idle_timeout_s, total_seconds=settings.body_timeout_s))
     app.add_middleware(logs.RequestLog)
-
-    @app.middleware("http")
-    async def refuse_oversized(request: Request, call_next):  # noqa: ANN001, ANN202
-        """413 before the body is read when its declared size is over the limit (multipart
-        framing allowed for); uploads are counted again as they are read."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_SLACK:
-            return JSONResponse({"detail": f"the request is {declared} bytes; uploads may be "
-                                           f"at most {settings.max_upload_bytes} bytes"}, 413)
-        return await call_next(request)
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from server import auth
 from server.db import Database
 from server.metrics import Metrics
-from server.settings import Settings
+from server.settings import LOOPBACK, Settings
 from server.storage import Storage
 from server.uploads import limits_of
 from voiceadapt.adapt import apply_profile, backbone_fingerprint
@@ -31,6 +32,9 @@ class Service:
     metrics: Metrics
     runner: object = None  # server.jobs.Runner, set once the app starts
     fingerprint: str = ""
+    # True once the service needs keys: from the start when bound beyond loopback or when a
+    # key exists, and from the first key on. Never reset: revoking keys does not reopen it.
+    closed: bool = False
     _voices: OrderedDict = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -42,6 +46,13 @@ class Service:
 
     def __post_init__(self) -> None:
         self.fingerprint = self.fingerprint or backbone_fingerprint(self.model)
+
+    def needs_keys(self) -> bool:
+        """Whether requests must carry a key (see ``closed``)."""
+        if not self.closed and (self.settings.bind_host not in LOOPBACK
+                                or auth.keys_exist(self.db)):
+            self.closed = True
+        return self.closed
 
     def audio_limits(self) -> AudioLimits:
         return limits_of(self.settings)

@@ -33,7 +33,12 @@ class Settings(BaseSettings):
     bootstrap_api_key: SecretStr | None = Field(
         None, description="an API key registered (hashed) at start-up, e.g. for docker-compose")
     cors_origins: list[str] = Field(default_factory=list)
+    bind_host: str = Field("127.0.0.1", description="the address the server listens on (set by "
+                           "`voiceadapt serve`); beyond loopback every request needs a key")
     max_upload_bytes: int = 20 * 1024 * 1024
+    max_json_bytes: int = Field(1024 * 1024, description="any request body that is not an upload")
+    body_idle_timeout_s: float = Field(15.0, gt=0, description="longest pause inside a request body")
+    body_timeout_s: float = Field(120.0, gt=0, description="longest time to receive a request body")
     max_clip_seconds: float = 300.0
     max_voice_seconds: float = 300.0
     max_clips: int = 20

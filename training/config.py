@@ -28,6 +28,11 @@ class ModelConfig:
     # phoneme symbol table of a model made from scratch (voiceadapt/text/symbols.py); en-ipa-1
     # reproduces the bundled model, ipa-2 covers corpus v2's languages
     symbols: str = "en-ipa-1"
+    # a model made from scratch may start from an older backbone with other speakers and a
+    # smaller symbol table (training/warm_start.py) and from an encoder trained on episodes
+    warm_start: str = ""
+    encoder_init: str = ""
+    pitch_in_speaker: bool = False  # the voice's measured log-F0 mean/spread in g's last 2 channels
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ class AcousticBatch:
     speakers: torch.Tensor  # (B,)
     ref_audio: torch.Tensor  # (B, L') another utterance of the same speaker, for the encoder
     ref_lens: torch.Tensor  # (B,) frames
+    ref_f0: torch.Tensor  # (B, T') the reference utterance's F0 in Hz, for its measured pitch
 
 
 @dataclass
@@ -115,6 +116,7 @@ class BatchSampler:
             speakers=torch.tensor([it.speaker for it in items]),
             ref_audio=torch.from_numpy(_pad([r.audio for r in refs], np.int16).astype(np.float32) / 32768),
             ref_lens=torch.tensor([len(r.audio) // hop + 1 for r in refs]),
+            ref_f0=torch.from_numpy(_pad([r.f0 for r in refs], np.float32)),
         )
 
     def wavenet(self, batch_size: int, segment: int) -> WaveNetBatch:

@@ -41,6 +41,7 @@ class TrainStep(nn.Module):
         spk = a.speakers.to(m.speaker_table.weight.device)
         g_table = m.speaker_table(spk)
         g_enc = m.encoder(*L.encoder_input(m, a.ref_audio, a.ref_lens))
+        g_enc = m.with_voice_pitch(g_enc, a.ref_f0)  # measured, as SEA-ENC does at inference
         g = g_enc if use_encoder else g_table
         losses = L.acoustic_losses(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
                                    bin_weight=bin_weight)

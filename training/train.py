@@ -13,6 +13,7 @@ same command again resumes from the newest readable checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -40,8 +41,10 @@ from voiceadapt.text.symbols import registered_table
 
 def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> BackboneConfig:
     if cfg.model.size == "compact":
-        return BackboneConfig.compact(n_symbols, params.n_mels, params.hop_length,
-                                      cfg.model.speaker_channels)
+        compact = BackboneConfig.compact(n_symbols, params.n_mels, params.hop_length,
+                                         cfg.model.speaker_channels)
+        return dataclasses.replace(compact, acoustic=dataclasses.replace(
+            compact.acoustic, pitch_in_speaker=cfg.model.pitch_in_speaker))
     if cfg.model.size != "default":
         raise ValueError(f"model.size must be 'default' or 'compact', not {cfg.model.size!r}")
     from voiceadapt.models.acoustic import AcousticConfig
@@ -52,7 +55,8 @@ def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> Backb
     return BackboneConfig(
         acoustic=AcousticConfig(n_symbols=n_symbols, n_mels=params.n_mels, d_model=128,
                                 n_heads=2, encoder_layers=3, decoder_layers=3, ff_channels=512,
-                                predictor_channels=128, speaker_channels=s),
+                                predictor_channels=128, speaker_channels=s,
+                                pitch_in_speaker=cfg.model.pitch_in_speaker),
         wavenet=WaveNetConfig(cond_channels=params.n_mels, speaker_channels=s,
                               hop_length=params.hop_length),
         encoder=EncoderConfig(n_mels=params.n_mels, channels=128, layers=4, speaker_channels=s),
@@ -125,8 +129,23 @@ class Trainer:
         if cfg.model.init:
             self.model = initial_weights(cfg, speakers, params).to(self.device)
         else:
+            from voiceadapt.models.checkpoint import read_metadata
+
+            # a warm start keeps its source's normalization: the copied weights depend on it
+            stats = (NormStats.from_dict(read_metadata(cfg.model.warm_start)["stats"])  # type: ignore[arg-type]
+                     if cfg.model.warm_start else corpus_stats(items, params))
             self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
-                                  corpus_stats(items, params)).to(self.device)
+                                  stats)
+            resuming = any(run.glob("step_*.train.pt"))
+            if (cfg.model.warm_start or cfg.model.encoder_init) and not resuming:
+                from training.warm_start import warm_start
+
+                warm_start(self.model, cfg.model.warm_start, cfg.model.encoder_init, items, self.log)
+            self.model.to(self.device)
+        if cfg.model.pitch_in_speaker:  # the table's pitch channels are measured: never trained
+            keep = torch.ones_like(self.model.speaker_table.weight)
+            keep[:, -2:] = 0
+            self.model.speaker_table.weight.register_hook(lambda grad: grad * keep)
         top = max((int(item.ids.max()) for item in items), default=0)
         if top >= len(self.model.symbols):
             raise ValueError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -162,6 +163,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                   f"who can reach {args.host}. Create one with `voiceadapt keys create NAME` (or "
                   "set VOICEADAPT_BOOTSTRAP_API_KEY), or serve on 127.0.0.1.", file=sys.stderr)
             return 2
+    os.environ["VOICEADAPT_BIND_HOST"] = args.host  # the app decides open or closed from it
     uvicorn.run("server.main:create_app", factory=True, host=args.host, port=args.port,
                 log_level="warning", access_log=False)
     return 0

@@ -48,13 +48,17 @@ from training.benchmarks.report import write_report
 from training.corpus.manifest import Corpus, Utterance, read_corpus
 from training.judges import Judges, speaker_embedding, words
 from voiceadapt import adapt
-from voiceadapt.audio import load_audio
+from voiceadapt.audio import load_audio, log_mel
 from voiceadapt.files import atomic_write_text, folder_bytes
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
+from voiceadapt.models.vocoders import vocode
 
 MODES = ("sea-enc", "sea-emb", "sea-all", "patch")
 SECONDS = (5.0, 10.0, 30.0, 60.0)
+BASELINES = ("average voice", "lookup")
+COPY_CLIPS = 4  # held-out recordings per speaker copy-synthesized through each vocoder
+LOOKUP_NEAREST = 20
 
 
 # -- memory: the kernel's peak-RSS counter, reset before each adaptation ------------------
@@ -178,6 +182,8 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
         rows.extend(part["rows"])
         trials.extend((t[0], t[1], t[2], np.asarray(t[3], dtype=np.float32))
                       for t in part["trials"])
+    for spk, value in same_sex_floor(corpus, real, enroll).items():
+        real[spk]["same_sex_floor"] = value
     result = summarize(rows, real, enroll, trials, modes, seconds)
     groups: dict[str, list[str]] = {}
     for spk in speakers:
@@ -223,8 +229,19 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
     real = {"similarity": float(np.mean(loo)), "wer": wer,
             "dnsmos_ovrl": float(np.mean([judges.dnsmos(w) for w in real_wavs])),
             "language": language, "reference_pool_s": round(sum(u.duration for u in pool), 1)}
+    real["vectors"] = [np.asarray(v).tolist() for v in vectors]
+    real["copy_synthesis"] = copy_synthesis(model, judges, real_wavs[:COPY_CLIPS], vectors,
+                                            take_seconds(pool, seconds[0]), corpus)
     floor = [synthesize(t, embedding=average, model=model)[0] for t in texts]
     rows.append(_score(judges, spk, "average voice", 0.0, texts, floor, enroll, trials))
+    lookup, candidates = lookup_speaker(model, judges, [corpus.audio_path(u) for u in
+                                                        take_seconds(pool, seconds[0])],
+                                        texts, enroll)
+    wavs = [synthesize(t, embedding=model.speaker_embedding(lookup), model=model)[0] for t in texts]
+    row = _score(judges, spk, "lookup", 0.0, texts, wavs, enroll, trials)
+    row.update({"lookup_speaker": lookup, "lookup_candidates": candidates,
+                "reference_seconds": sum(u.duration for u in take_seconds(pool, seconds[0]))})
+    rows.append(row)
     for amount in seconds:
         refs_u = take_seconds(pool, amount)
         refs = [corpus.audio_path(u) for u in refs_u]
@@ -243,6 +260,67 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
                 f"WER {row['wer']:.2f} fit {wall:.1f}s")
     return {"enroll": enroll.tolist(), "real": real, "rows": rows,
             "trials": [(t[0], t[1], t[2], np.asarray(t[3]).tolist()) for t in trials]}
+
+
+def copy_synthesis(model: Backbone, judges: Judges, wavs: list[np.ndarray], vectors: list,
+                   refs: list[Utterance], corpus: Corpus) -> dict[str, float]:
+    """The vocoder's ceiling: the speaker's own held-out recordings' log-mels through each
+    vocoder (the WaveNet conditioned on the SEA-ENC embedding of the reference clips), each
+    against the enrollment of the speaker's other held-out recordings (leave-one-out, as the
+    ceiling is measured)."""
+    g = adapt.adapt_sea_enc(model, [corpus.audio_path(u) for u in refs]).embedding
+    out = {}
+    for vocoder in ("griffin-lim", "wavenet"):
+        sims = []
+        for i, wav in enumerate(wavs):
+            others = np.mean([v for j, v in enumerate(vectors) if j != i], axis=0)
+            mel = model.stats.normalize_mel(log_mel(torch.from_numpy(wav), model.features))[None]
+            audio = vocode(model, mel, g[None], vocoder, torch.Generator().manual_seed(0))[0]
+            sims.append(float(judges.dvector(audio.numpy()) @ (others / np.linalg.norm(others))))
+        out[vocoder] = float(np.mean(sims))
+    return out
+
+
+def lookup_speaker(model: Backbone, judges: Judges, refs: list, texts: list[str],
+                   enroll: np.ndarray, nearest: int = LOOKUP_NEAREST, probe: int = 2,
+                   ) -> tuple[str, list[str]]:
+    """The lookup baseline's speaker: among the ``nearest`` training speakers to the reference
+    clips by the model's own encoder (cosine to the table), the one whose unadapted voice
+    speaking ``probe`` test sentences is most similar to the enrollment (the judge picks
+    it: a baseline no adaptation mode can do better than by choosing)."""
+    g = adapt.adapt_sea_enc(model, refs).embedding
+    table = model.speaker_table.weight.detach()
+    cos = torch.nn.functional.normalize(table, dim=-1) @ torch.nn.functional.normalize(g, dim=0)
+    candidates = [model.speakers[i] for i in cos.topk(min(nearest, len(table))).indices.tolist()]
+    best, best_sim = candidates[0], -2.0
+    for name in candidates:
+        wavs = [synthesize(t, embedding=model.speaker_embedding(name), model=model)[0]
+                for t in texts[:probe]]
+        sim = float(np.mean([judges.dvector(w) @ enroll for w in wavs]))
+        if sim > best_sim:
+            best, best_sim = name, sim
+    return best, candidates
+
+
+def same_sex_floor(corpus: Corpus, real: dict, enroll: dict) -> dict[str, float | None]:
+    """Per speaker: other same-sex speakers' real held-out recordings against its enrollment
+    (None when the set has no other speaker of that sex)."""
+    sex = {spk: speaker_sex(corpus, spk) for spk in real}
+    out: dict[str, float | None] = {}
+    for spk in real:
+        others = [np.asarray(v) @ enroll[spk] for o in real if o != spk and sex[o] == sex[spk]
+                  and sex[o] is not None for v in real[o].get("vectors", [])]
+        out[spk] = float(np.mean(others)) if others else None
+    return out
+
+
+def speaker_sex(corpus: Corpus, speaker: str) -> str | None:
+    from training.corpus.voices import voice_by_name
+
+    try:
+        return voice_by_name(corpus.speakers[speaker].source).sex
+    except (KeyError, ValueError):
+        return None
 
 
 def fit(model: Backbone, mode: str, refs: list, texts: list[str], cfg: adapt.FitConfig,
@@ -281,9 +359,11 @@ def summarize(rows: list[dict], real: dict, enroll: dict, trials: list, modes: t
     names = sorted(enroll)
     matrix = np.stack([enroll[s] for s in names])
     table = []
-    for mode, amount in [("average voice", 0.0)] + [(m, s) for s in seconds for m in modes]:
+    for mode, amount in [(b, 0.0) for b in BASELINES] + [(m, s) for s in seconds for m in modes]:
         sel = [r for r in rows if r["mode"] == mode and r["seconds"] == amount]
         mine = [t for t in trials if t[1] == mode and t[2] == amount]
+        if not mine:  # parts from before the lookup baseline existed
+            continue
         scores = np.concatenate([matrix @ t[3] for t in mine])
         targets = np.concatenate([np.array([s == t[0] for s in names]) for t in mine])
         entry = {"mode": mode, "seconds": amount, "eer": equal_error_rate(scores, targets)}
@@ -297,9 +377,12 @@ def summarize(rows: list[dict], real: dict, enroll: dict, trials: list, modes: t
                                      if kept and mode == "sea-emb" else None)
         table.append(entry)
     ceiling = {}
-    for k in ("similarity", "wer", "dnsmos_ovrl"):
+    for k in ("similarity", "wer", "dnsmos_ovrl", "same_sex_floor"):
         values = [v[k] for v in real.values() if v.get(k) is not None]
         ceiling[k] = float(np.mean(values)) if values else None
+    for vocoder in ("griffin-lim", "wavenet"):
+        values = [v["copy_synthesis"][vocoder] for v in real.values() if "copy_synthesis" in v]
+        ceiling[f"copy_{vocoder}"] = float(np.mean(values)) if values else None
     return {"speakers": names, "ceiling": ceiling, "table": table, "rows": rows}
 
 
@@ -307,11 +390,15 @@ def per_speaker(rows: list[dict], real: dict, seconds: tuple[float, ...]) -> lis
     """Similarity per speaker: its ceiling, the average voice, and each mode at each length."""
     out = []
     for spk in sorted(real):
+        copy = real[spk].get("copy_synthesis", {})
         entry: dict[str, object] = {"speaker": spk, "language": real[spk].get("language"),
-                                    "ceiling": real[spk]["similarity"]}
+                                    "ceiling": real[spk]["similarity"],
+                                    "copy GL": copy.get("griffin-lim"),
+                                    "copy WaveNet": copy.get("wavenet"),
+                                    "same-sex floor": real[spk].get("same_sex_floor")}
         for r in rows:
             if r["speaker"] == spk:
-                key = r["mode"] if r["mode"] == "average voice" else f"{r['mode']}@{r['seconds']:g}"
+                key = r["mode"] if r["mode"] in BASELINES else f"{r['mode']}@{r['seconds']:g}"
                 entry[key] = r["similarity"]
         out.append(entry)
     return out
@@ -341,7 +428,10 @@ def _table(result: dict) -> str:
     fmt = _fmt
     lines = [f"Dev speakers: {len(result['speakers'])}. Ceiling (the speakers' own held-out "
              f"recordings): similarity {fmt(c['similarity'], '.3f')}, WER {fmt(c['wer'], '.2f')}, "
-             f"DNSMOS {fmt(c['dnsmos_ovrl'], '.2f')}.", "",
+             f"DNSMOS {fmt(c['dnsmos_ovrl'], '.2f')}. Copy-synthesis of those recordings (the "
+             f"vocoder's ceiling): Griffin-Lim {fmt(c.get('copy_griffin-lim'), '.3f')}, WaveNet "
+             f"{fmt(c.get('copy_wavenet'), '.3f')}. Same-sex floor (other speakers' real "
+             f"recordings): {fmt(c.get('same_sex_floor'), '.3f')}.", "",
              "| mode | reference (s) | similarity | EER | WER | DNSMOS | adapt (s) | peak MB | "
              "bytes stored |", "|---" * 9 + "|"]
 
@@ -365,7 +455,7 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    modes = sorted({e["mode"] for e in result["table"]} - {"average voice"}, key=MODES.index)
+    modes = sorted({e["mode"] for e in result["table"]} - set(BASELINES), key=MODES.index)
     for mode in modes:
         pts = [(e["seconds"], e["similarity"]) for e in result["table"] if e["mode"] == mode]
         ax.plot(*zip(*pts, strict=True), marker="o", label=mode)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from voiceadapt.adapt.profile import VoiceProfile, backbone_fingerprint
 from voiceadapt.audio import Audio, AudioLimits, check_total_speech, load_audio, log_mel
+from voiceadapt.audio.features import f0
 from voiceadapt.audio.io import AudioSource
 from voiceadapt.models.backbone import Backbone
 
@@ -49,6 +51,9 @@ def embedding_from_clips(model: Backbone, clips: Sequence[Audio]) -> torch.Tenso
     device = model.speaker_table.weight.device
     g = model.encoder(batch.to(device), mask.to(device), group=torch.zeros(len(mels), dtype=torch.long,
                                                                           device=device))
+    if model.cfg.acoustic.pitch_in_speaker:  # the voice's pitch is measured, not predicted
+        f0_hz = torch.from_numpy(np.concatenate([f0(a.samples, model.features)[0] for a in clips]))
+        g = model.with_voice_pitch(g, f0_hz[None])
     return g[0]
 
 

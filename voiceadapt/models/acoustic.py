@@ -32,6 +32,9 @@ class AcousticConfig:
     speaker_channels: int = 64
     predictor_channels: int = 256
     predictor_kernel: int = 3
+    # the last two speaker channels carry the voice's measured log-F0 mean and spread
+    # (:meth:`NormStats.voice_pitch`); the pitch predictor predicts F0 relative to them
+    pitch_in_speaker: bool = False
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -127,6 +130,14 @@ class AcousticModel(nn.Module):
         self.to_mel = nn.Linear(cfg.d_model, cfg.n_mels)
         self.aligner = Aligner(cfg.d_model, cfg.n_mels)
 
+    def predict_pitch(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """Per-token normalized log-F0 (B, N); with ``pitch_in_speaker`` the predictor's output
+        is relative to the voice (z-scores) and is denormalized with g's last two channels."""
+        pitch = self.pitch(x, mask)
+        if self.cfg.pitch_in_speaker:
+            pitch = (pitch * g[:, -1:] + g[:, -2:-1]) * mask
+        return pitch
+
     def encode(self, ids: torch.Tensor, mask: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         x = self.embed(ids) + _positions(ids.shape[1], self.cfg.d_model, ids.device)
         x = x * mask[..., None]
@@ -157,7 +168,7 @@ class AcousticModel(nn.Module):
         log_dur = self.duration(x, mask)
         durations = torch.clamp(torch.round(torch.expm1(log_dur.clamp(min=0)) / pace), min=1)
         durations = durations * mask
-        pitch = self.pitch(x, mask)
+        pitch = self.predict_pitch(x, mask, g)
         return self.decode(x, pitch, durations, g)
 
     def forward(self, ids: torch.Tensor, text_lens: torch.Tensor, mels: torch.Tensor,
@@ -182,7 +193,7 @@ class AcousticModel(nn.Module):
         token_pitch = token_pitch / token_voiced.clamp(min=1.0)
 
         log_dur_pred = self.duration(x, text_mask)
-        pitch_pred = self.pitch(x, text_mask)
+        pitch_pred = self.predict_pitch(x, text_mask, g)
         mel_pred, _ = self.decode(x, token_pitch, durations, g, max_frames=mels.shape[-1])
         n_tokens = text_mask.sum().clamp(min=1)
         n_frames = mel_mask.sum().clamp(min=1)

@@ -101,6 +101,23 @@ class NormStats:
         return torch.where(voiced, out, torch.zeros_like(out))
 
 
+    def voice_pitch(self, f0_hz: torch.Tensor, min_voiced: int = 20) -> torch.Tensor:
+        """(B, T) frame F0 in Hz (0 unvoiced) -> (B, 2): each row's voiced log-F0 mean and
+        spread in corpus units, ``((mean - logf0_mean) / logf0_std, std / logf0_std)``.
+
+        Rows with fewer than ``min_voiced`` voiced frames get the corpus's own (0, 1).
+        """
+        voiced = (f0_hz > 0).to(torch.float32)
+        logf0 = torch.log(f0_hz.clamp(min=1.0).to(torch.float32))
+        n = voiced.sum(-1)
+        mean = (logf0 * voiced).sum(-1) / n.clamp(min=1)
+        var = (((logf0 - mean[:, None]) ** 2) * voiced).sum(-1) / n.clamp(min=1)
+        out = torch.stack([(mean - self.logf0_mean) / self.logf0_std,
+                           var.sqrt() / self.logf0_std], dim=-1)
+        enough = (n >= min_voiced)[:, None]
+        return torch.where(enough, out, torch.tensor([0.0, 1.0], device=out.device))
+
+
 class Backbone(nn.Module):
     """All networks plus the metadata that makes a checkpoint self-describing."""
 
@@ -128,6 +145,14 @@ class Backbone(nn.Module):
         except ValueError:
             raise KeyError(f"unknown speaker {name!r}; this model has {len(self.speakers)} "
                            f"speakers, e.g. {', '.join(self.speakers[:5])}") from None
+
+    def with_voice_pitch(self, g: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
+        """g (B, S) with its last two channels set to the measured pitch of ``f0_hz`` (B, T),
+        for a model whose pitch lives in the speaker embedding; other models get g back."""
+        if not self.cfg.acoustic.pitch_in_speaker:
+            return g
+        pitch = self.stats.voice_pitch(f0_hz.to(g.device)).to(g.dtype)
+        return torch.cat([g[:, :-2], pitch], dim=-1)
 
     def speaker_embedding(self, name: str) -> torch.Tensor:
         """(S,) table entry of a training speaker."""

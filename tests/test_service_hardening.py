@@ -1,0 +1,152 @@
+"""Defects found by probing a live server (issue 15), each kept fixed by a test against a
+real uvicorn server on loopback, over raw sockets where the client's framing matters."""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import time
+
+import httpx
+import pytest
+from service_helpers import LiveServer
+
+from server import auth
+from server.main import create_app
+
+pytestmark = pytest.mark.synth
+
+
+@pytest.fixture
+def live(service_settings, bundled_model):
+    app = create_app(service_settings, model=bundled_model)
+    with LiveServer(app) as server:
+        yield server, app
+
+
+def _response(sock: socket.socket, timeout: float) -> tuple[int, dict]:
+    """Status and JSON body of the response on ``sock`` (read until the server closes)."""
+    sock.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            piece = sock.recv(65536)
+        except (TimeoutError, ConnectionResetError):
+            break
+        if not piece:
+            break
+        data += piece
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:")]
+        if length and len(body) >= length[0]:
+            break
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body or b"{}")
+
+
+def _send_chunked_until_answered(port: int, path: str, content_type: str, total: int,
+                                 prefix: bytes = b"") -> tuple[int, dict, int]:
+    """POST a chunked body (``prefix``, then filler) of up to ``total`` bytes, stopping as
+    soon as the server answers. Returns (status, body, bytes sent)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n".encode())
+    sock.sendall(b"%x\r\n%s\r\n" % (len(prefix), prefix) if prefix else b"")
+    chunk = b"x" * 65536
+    sent = len(prefix)
+    try:
+        while sent < total:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break
+            sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    status, body = _response(sock, 10)
+    sock.close()
+    return status, body, sent
+
+
+def test_chunked_bodies_are_counted_as_they_arrive(live, service_settings):
+    server, app = live
+    limit = service_settings.max_upload_bytes  # 3 MB in the tests
+    status, body, sent = _send_chunked_until_answered(
+        server.port, "/v1/voices", "multipart/form-data; boundary=zzz", 20 * limit,
+        b'--zzz\r\nContent-Disposition: form-data; name="files"; filename="a.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\n")
+    assert status == 413 and "limit" in body["detail"]
+    # refused at the limit, long before the end (what the sockets buffer on the way aside)
+    assert sent < 10 * limit
+    # a JSON route has its own, smaller limit
+    status, body, sent = _send_chunked_until_answered(
+        server.port, "/v1/audio/speech", "application/json", 20 * service_settings.max_json_bytes,
+        b'{"voice": "alloy", "input": "')
+    assert status == 413 and sent < 10 * service_settings.max_json_bytes
+    # an honest request still works on the same server
+    r = httpx.post(f"{server.url}/v1/frontend/text", json={"text": "Hello."}, timeout=30)
+    assert r.status_code == 200
+
+
+def test_a_trickling_body_times_out(service_settings, bundled_model):
+    settings = service_settings.model_copy(update={"body_idle_timeout_s": 0.6,
+                                                   "body_timeout_s": 2.0})
+    with LiveServer(create_app(settings, model=bundled_model)) as server:
+        body = json.dumps({"text": "Hello there, this is slow."}).encode()
+        # one byte per 0.3 s: never idle for long, but the whole body takes too long
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"POST /v1/frontend/text HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        start = time.monotonic()
+        try:
+            for byte in body:
+                if select.select([sock], [], [], 0)[0]:
+                    break
+                sock.sendall(bytes([byte]))
+                time.sleep(0.3)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        status, answer = _response(sock, 10)
+        assert status == 408 and "too slowly" in answer["detail"]
+        assert time.monotonic() - start < 5
+        # a pause longer than the idle timeout
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"POST /v1/frontend/text HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                     + body[:5])
+        status, _ = _response(sock, 10)
+        assert status == 408
+
+
+def test_revoking_the_last_key_does_not_reopen_the_server(service_settings, bundled_model):
+    """A server bound beyond loopback needs a key, always; and any server that had a key
+    stays closed when the keys are revoked."""
+    wide = service_settings.model_copy(update={"bind_host": "0.0.0.0"})
+    app = create_app(wide, model=bundled_model)
+    with LiveServer(app) as server:
+        db = app.state.service.db
+        key = auth.create_key(db, "only")
+        ok = httpx.get(f"{server.url}/v1/voices", headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200
+        (key_id, _), = auth.list_keys(db)
+        assert auth.revoke_key(db, key_id)
+        for headers in ({}, {"Authorization": "Bearer anything"},
+                        {"Authorization": f"Bearer {key}"}):
+            assert httpx.get(f"{server.url}/v1/voices", headers=headers).status_code == 401
+    # bound beyond loopback with no key at all: closed from the start
+    with LiveServer(create_app(wide.model_copy(update={"data_dir": wide.data_dir / "b"}),
+                               model=bundled_model)) as server:
+        assert httpx.get(f"{server.url}/v1/voices").status_code == 401
+    # on loopback, open while no key exists; once one is made, closed for good
+    local = service_settings.model_copy(update={"data_dir": service_settings.data_dir / "c"})
+    app = create_app(local, model=bundled_model)
+    with LiveServer(app) as server:
+        assert httpx.get(f"{server.url}/v1/voices").status_code == 200
+        db = app.state.service.db
+        auth.create_key(db, "k")
+        assert httpx.get(f"{server.url}/v1/voices").status_code == 401
+        (key_id, _), = auth.list_keys(db)
+        auth.revoke_key(db, key_id)
+        assert httpx.get(f"{server.url}/v1/voices").status_code == 401
