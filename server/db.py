@@ -5,13 +5,14 @@ SQLite by default (WAL, so the API and a worker can share the file); PostgreSQL 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -102,6 +103,30 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self.sessions() as s, s.begin():
+            yield s
+
+    @contextmanager
+    def owner_locked(self, owner: str) -> Iterator[Session]:
+        """A session whose transaction holds ``owner``'s lock from its first statement, so a
+        count and the insert it allows are one atomic step against every other process:
+        ``BEGIN IMMEDIATE`` on SQLite (the database's write lock), a transaction-scoped
+        advisory lock per owner on PostgreSQL. Commits on success."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")  # we say BEGIN
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    with Session(bind=conn, expire_on_commit=False) as s:
+                        yield s
+                        s.flush()
+                    conn.exec_driver_sql("COMMIT")
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+            return
+        key = int.from_bytes(hashlib.sha256(owner.encode()).digest()[:8], "big", signed=True)
+        with self.session() as s:
+            s.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             yield s
 
     def close(self) -> None:

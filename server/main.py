@@ -8,8 +8,10 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from server import auth, logs
@@ -59,6 +61,14 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["*"], allow_headers=["*"])
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with the reasons; the offending inputs are left out of the body (they may be
+        NaN, huge or not JSON at all)."""
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")),
+                   "type": str(e.get("type", ""))} for e in exc.errors()]
+        return JSONResponse({"detail": errors}, 422)
+
     for module in (health, voices, jobs, tts, openai_compat, frontend):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="demo")

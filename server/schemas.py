@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from server.db import Job, Voice
 
@@ -15,6 +15,15 @@ def utc(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
+def _speakable(text: str) -> str:
+    """Text a client can send in JSON but no one can read: lone UTF-16 surrogates."""
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise ValueError("the text holds an unpaired surrogate code point (broken UTF-16)")
+    return text
+
+
+SpeakableText = Annotated[str, Field(min_length=1), AfterValidator(_speakable)]
+Seed = Annotated[int, Field(0, ge=0, lt=2**63, description="the same seed gives the same audio")]
 AdaptMode = Literal["sea-emb", "sea-all", "patch"]
 Format = Literal["wav", "flac", "opus", "ogg", "mp3", "pcm"]
 
@@ -71,13 +80,13 @@ class AdaptIn(BaseModel):
 
 
 class TTSIn(BaseModel):
-    text: str = Field(min_length=1)
+    text: SpeakableText
     voice: str = Field(description="a voice id or name of yours, a bundled speaker, or an "
                                    "OpenAI voice name")
     format: Format = "wav"
     sample_rate: int = 16000
     speed: float = Field(1.0, ge=0.25, le=4.0)
-    seed: int = 0
+    seed: Seed = 0
     stream: bool = False
     vocoder: Literal["auto", "wavenet", "griffin-lim"] = Field(
         "auto", description="auto: the one the model recommends")
@@ -87,7 +96,7 @@ class SpeechIn(BaseModel):
     """OpenAI's ``POST /v1/audio/speech`` body."""
 
     model: str = "voiceadapt-1"
-    input: str = Field(min_length=1)
+    input: SpeakableText
     voice: str
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0)

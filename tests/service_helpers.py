@@ -86,3 +86,26 @@ class LiveServer:
     def __exit__(self, *exc) -> None:  # noqa: ANN002
         self.server.should_exit = True
         self.thread.join(30)
+
+
+def concurrent_adapts(server_url: str, voice_id: str, n: int) -> list[int]:
+    """Statuses of ``n`` POST /adapt requests for one voice sent at the same moment."""
+    import threading
+
+    import httpx
+
+    barrier = threading.Barrier(n)
+    statuses: list[int] = []
+
+    def one() -> None:
+        barrier.wait()
+        r = httpx.post(f"{server_url}/v1/voices/{voice_id}/adapt", json={"mode": "sea-emb"},
+                       timeout=60)
+        statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(statuses)

@@ -150,3 +150,75 @@ def test_revoking_the_last_key_does_not_reopen_the_server(service_settings, bund
         (key_id, _), = auth.list_keys(db)
         auth.revoke_key(db, key_id)
         assert httpx.get(f"{server.url}/v1/voices").status_code == 401
+
+
+def test_bad_input_is_a_422_never_a_500(live):
+    """Each of these was a 500: Python's int-string limit in number reading, a lone
+    surrogate, non-finite numbers the error handler could not serialize, a seed over 2^63."""
+    server, _ = live
+    raw = [b'{"text": "Hi \\ud800 there.", "voice": "alloy"}',
+           b'{"text": "Hi.", "voice": "alloy", "speed": NaN}',
+           b'{"text": "Hi.", "voice": "alloy", "speed": Infinity}',
+           b'{"text": "Hi.", "voice": "alloy", "seed": 9223372036854775808}',
+           b'{"input": "Hi \\udfff.", "voice": "alloy"}']
+    paths = ["/v1/tts"] * 4 + ["/v1/audio/speech"]
+    for path, body in zip(paths, raw, strict=True):
+        r = httpx.post(f"{server.url}{path}", content=body, timeout=60,
+                       headers={"Content-Type": "application/json"})
+        assert r.status_code == 422, (body, r.status_code, r.text)
+        assert r.json()["detail"] and r.json()["detail"][0]["msg"]
+    # 4,300 digits read as digits, never a crash (the text limit is 400 chars in the tests)
+    r = httpx.post(f"{server.url}/v1/frontend/text", json={"text": "7" * 390}, timeout=60)
+    assert r.status_code == 200 and "seven seven" in r.json()[0]["text"]
+    from voiceadapt.text.normalize import normalize
+
+    assert normalize("7" * 4300).count("seven") == 4300
+
+
+def test_job_limit_holds_under_concurrent_requests(service_settings, bundled_model, spoken_clips):
+    """8 adaptation requests at once with a limit of 2 gave 6 jobs: count and insert are now
+    one locked step (the PostgreSQL test runs the same check)."""
+    from service_helpers import concurrent_adapts, voice_form
+
+    held = service_settings.model_copy(update={"local_workers": 0})  # jobs stay queued
+    app = create_app(held, model=bundled_model)
+    with LiveServer(app) as server:
+        data, files = voice_form(spoken_clips[:2], transcripts=True)
+        voice = httpx.post(f"{server.url}/v1/voices", data=data, files=files, timeout=60).json()
+        assert concurrent_adapts(server.url, voice["id"], 8) == [202, 202] + [429] * 6
+
+
+def _silent_flac(channels: int, rate: int, seconds: int) -> bytes:
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", rate, channels, format="FLAC", subtype="PCM_16") as f:
+        block = np.zeros((rate, channels), np.float32)
+        for _ in range(seconds):
+            f.write(block)
+    return buf.getvalue()
+
+
+def test_a_decompression_bomb_is_refused_from_its_header(live):
+    """A few KB of FLAC holding 8 channels at 192 kHz decoded into gigabytes before its 422;
+    channels x rate x seconds is now budgeted before decoding."""
+    import resource
+
+    from voiceadapt.audio import TooLongError, load_audio
+
+    server, _ = live
+    bomb = _silent_flac(8, 192_000, 15)  # 15 s: within the tests' 20 s clip limit
+    assert len(bomb) < 100_000
+    r = httpx.post(f"{server.url}/v1/voices", data={"name": "bomb", "consent": "true"},
+                   files=[("files", ("bomb.flac", bomb, "audio/flac"))], timeout=60)
+    assert r.status_code == 413 and "M samples" in r.json()["detail"]
+    # the library alone, at its default 300 s limit: refused at once, nothing decoded
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    with pytest.raises(TooLongError, match="8 channels at 192000 Hz"):
+        load_audio(_silent_flac(8, 192_000, 40))
+    assert time.monotonic() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB

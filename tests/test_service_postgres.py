@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from service_helpers import free_port, voice_form, wait_for, wait_job
+from service_helpers import LiveServer, concurrent_adapts, free_port, voice_form, wait_for, wait_job
 
 from server.main import create_app
 
@@ -69,3 +69,15 @@ def test_voices_and_jobs_in_postgres(service_settings, bundled_model, spoken_cli
         assert [(v["id"], v["mode"]) for v in voices] == [(voice["id"], "sea-emb")]
         assert api.post("/v1/tts", json={"text": "Stored in Postgres.",
                                          "voice": "pg voice"}).status_code == 200
+
+
+def test_job_limit_holds_under_concurrent_requests_in_postgres(service_settings, bundled_model,
+                                                               spoken_clips, postgres_url):
+    import httpx
+
+    settings = service_settings.model_copy(update={"database_url": postgres_url,
+                                                   "local_workers": 0})
+    with LiveServer(create_app(settings, model=bundled_model)) as server:
+        data, files = voice_form(spoken_clips[:2], transcripts=True)
+        voice = httpx.post(f"{server.url}/v1/voices", data=data, files=files, timeout=60).json()
+        assert concurrent_adapts(server.url, voice["id"], 8) == [202, 202] + [429] * 6

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from server.deps import SettingsDep, get_owner
+from server.schemas import SpeakableText
 from server.uploads import clip_from_bytes, limits_of, read_upload
 from voiceadapt.audio import FeatureParams, f0
 from voiceadapt.text import TextError, process
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/v1/frontend", tags=["front-end"], dependencies=[Depe
 
 
 class TextIn(BaseModel):
-    text: str
+    text: SpeakableText
 
 
 class SentenceOut(BaseModel):

@@ -113,7 +113,7 @@ async def tts_oneshot(
     format: Annotated[Format, Form()] = "wav",
     sample_rate: Annotated[int, Form()] = 16000,
     speed: Annotated[float, Form(ge=0.25, le=4.0)] = 1.0,
-    seed: Annotated[int, Form()] = 0,
+    seed: Annotated[int, Form(ge=0, lt=2**63)] = 0,
     stream: Annotated[bool, Form()] = False,
     store_as: Annotated[str | None, Form(max_length=200,
                                          description="keep the voice under this name")] = None,

@@ -32,25 +32,42 @@ def owned_voice(service: Service, owner: str, voice_id: str) -> Voice:
     return voice
 
 
-def check_can_queue(service: Service, owner: str, transcripts: list, mode: str) -> None:
-    """429 at the key's job limit; 422 when the mode needs transcripts the clips lack."""
+def check_transcripts_fit(transcripts: list, mode: str) -> None:
+    """422 when the mode needs transcripts the clips lack."""
     if mode != "sea-enc" and any(t is None for t in transcripts):
         raise HTTPException(422, f"{mode} fits the voice on what was said: this voice has "
                                  "clips without transcripts (sea-enc needs none)")
+
+
+def _count_active(s, owner: str) -> int:  # noqa: ANN001
+    return s.scalar(select(func.count()).select_from(Job).where(
+        Job.owner == owner, Job.state.in_(ACTIVE_STATES)))
+
+
+def active_jobs(service: Service, owner: str) -> int:
     with service.db.session() as s:
-        active = s.scalar(select(func.count()).select_from(Job).where(
-            Job.owner == owner, Job.state.in_(ACTIVE_STATES)))
-    if active >= service.settings.max_jobs_per_key:
-        raise HTTPException(429, f"{active} adaptation jobs are already queued or running "
-                                 f"for this key; the limit is {service.settings.max_jobs_per_key}")
+        return _count_active(s, owner)
+
+
+def insert_job_within_limit(service: Service, owner: str, job: Job | None) -> None:
+    """Count the key's active jobs and add ``job`` in one locked transaction (429 at the
+    limit): concurrent requests cannot both see room for one more. ``job`` None: only the
+    check."""
+    limit = service.settings.max_jobs_per_key
+    with service.db.owner_locked(owner) as s:
+        active = _count_active(s, owner)
+        if active >= limit:
+            raise HTTPException(429, f"{active} adaptation jobs are already queued or running "
+                                     f"for this key; the limit is {limit}")
+        if job is not None:
+            s.add(job)
 
 
 def queue_job(service: Service, owner: str, voice: Voice, mode: str) -> Job:
-    check_can_queue(service, owner, voice.transcripts, mode)
+    check_transcripts_fit(voice.transcripts, mode)
     job = Job(id=new_id("job"), owner=owner, voice_id=voice.id, mode=mode, state="queued",
               steps=service.settings.adapt_steps)
-    with service.db.session() as s:
-        s.add(job)
+    insert_job_within_limit(service, owner, job)
     try:
         service.runner.submit(job.id)
     except Exception as exc:  # e.g. the broker is down: say so, and leave no orphan job
@@ -99,11 +116,17 @@ async def create_voice(
     texts = check_transcripts(transcripts, len(clips))
     if mode != "sea-enc" and None in texts:
         raise HTTPException(422, f"{mode} needs a transcript for every clip (sea-enc needs none)")
-    if mode != "sea-enc":  # before anything is stored: a refused job leaves no voice behind
-        check_can_queue(service, owner, texts, mode)
+    if mode != "sea-enc" and active_jobs(service, owner) >= service.settings.max_jobs_per_key:
+        insert_job_within_limit(service, owner, None)  # the 429, before anything is stored
     g = await run_in_threadpool(embedding_from_clips, service.model, clips)
     voice = await store_voice(service, owner, name, clips, texts, g)
-    job = queue_job(service, owner, voice, mode) if mode != "sea-enc" else None
+    job = None
+    if mode != "sea-enc":
+        try:
+            job = queue_job(service, owner, voice, mode)
+        except HTTPException:  # refused after all (a concurrent request took the last slot)
+            remove_voice(service, voice.id)  # a refused job leaves no voice behind
+            raise
     return VoiceOut.of(voice, service.storage.profile_bytes(voice.id), job)
 
 
@@ -124,6 +147,11 @@ def get_voice(voice_id: str, service: ServiceDep, owner: OwnerDep) -> VoiceOut:
 @router.delete("/{voice_id}", status_code=204)
 def delete_voice(voice_id: str, service: ServiceDep, owner: OwnerDep) -> None:
     owned_voice(service, owner, voice_id)
+    remove_voice(service, voice_id)
+
+
+def remove_voice(service: Service, voice_id: str) -> None:
+    """Delete a voice's row, files and cached model; its jobs stop."""
     with service.db.session() as s:  # its jobs stop: queued ones at once, running ones soon
         s.query(Job).filter(Job.voice_id == voice_id, Job.state == "queued").update(
             {"state": "cancelled", "cancel_requested": True, "finished_at": now()},

@@ -74,13 +74,36 @@ def _check_shape(rate: int, channels: int) -> None:
             f"{MAX_CHANNELS} channels and {MAX_RATE} Hz)")
 
 
+VALUES_PER_SECOND = 96_000  # the decoding budget: a limit's worth of 48 kHz stereo
+BLOCK = 65_536  # frames decoded at a time
+
+
+def _check_budget(frames: float, channels: int, rate: int, max_seconds: float) -> None:
+    """Refuse, from the header alone, a file that would decode into more sample values than
+    ``max_seconds`` of 48 kHz stereo: many channels at a high rate is how a small file
+    becomes gigabytes (a decompression bomb)."""
+    if frames / max(rate, 1) > max_seconds:
+        raise TooLongError(_too_long_message(frames / rate, max_seconds))
+    if frames * channels > max_seconds * VALUES_PER_SECOND:
+        raise TooLongError(
+            f"the recording would decode to {frames * channels / 1e6:.0f} M samples ({channels} "
+            f"channels at {rate} Hz for {frames / rate:.1f} s); at most "
+            f"{max_seconds * VALUES_PER_SECOND / 1e6:.0f} M are accepted: send mono, or a "
+            "shorter clip")
+
+
 def _decode_soundfile(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
     with sf.SoundFile(io.BytesIO(data)) as f:
         _check_shape(f.samplerate, f.channels)
-        if f.frames > 0 and f.samplerate > 0 and f.frames / f.samplerate > max_seconds:
-            raise TooLongError(_too_long_message(f.frames / f.samplerate, max_seconds))
-        samples = f.read(dtype="float32", always_2d=True)
-        return samples, f.samplerate
+        if f.frames > 0 and f.samplerate > 0:
+            _check_budget(f.frames, f.channels, f.samplerate, max_seconds)
+        blocks, total = [], 0
+        for block in f.blocks(blocksize=BLOCK, dtype="float32", always_2d=True):
+            blocks.append(block.mean(axis=1, dtype=np.float32))  # mono as it is decoded
+            total += len(block)
+            _check_budget(total, f.channels, f.samplerate, max_seconds)  # headers can lie
+        mono = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+        return mono[:, None], f.samplerate
 
 
 def _decode_pyav(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
@@ -92,21 +115,25 @@ def _decode_pyav(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
         if not container.streams.audio:
             raise UndecodableAudioError("the file has no audio stream")
         stream = container.streams.audio[0]
-        rate = stream.codec_context.sample_rate or stream.rate
-        _check_shape(int(rate or 0), int(stream.codec_context.channels or 0))
+        rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+        channels = int(stream.codec_context.channels or 0)
+        _check_shape(rate, channels)
+        if rate and stream.duration and stream.time_base:
+            _check_budget(float(stream.duration * stream.time_base) * rate, max(channels, 1),
+                          rate, max_seconds)
         resampler = av.AudioResampler(format="fltp")
         for frame in container.decode(stream):
             for out in resampler.resample(frame):
                 planar = out.to_ndarray()  # (channels, samples)
-                chunks.append(planar.T.copy())
+                chunks.append(planar.mean(axis=0, dtype=np.float32))  # mono as it is decoded
                 total += planar.shape[1]
-                if rate and total / rate > max_seconds:
-                    raise TooLongError(_too_long_message(total / rate, max_seconds))
+                if rate:
+                    _check_budget(total, planar.shape[0], rate, max_seconds)
     if not rate:
         raise UndecodableAudioError("the audio stream has no sample rate")
     if not chunks:
-        return np.zeros((0, 1), dtype=np.float32), int(rate)
-    return np.concatenate(chunks).astype(np.float32), int(rate)
+        return np.zeros((0, 1), dtype=np.float32), rate
+    return np.concatenate(chunks)[:, None], rate
 
 
 def _too_long_message(seconds: float, limit: float) -> str:
@@ -115,7 +142,9 @@ def _too_long_message(seconds: float, limit: float) -> str:
 
 def decode(source: AudioSource, max_seconds: float = AudioLimits.max_seconds,
            ) -> tuple[np.ndarray, int]:
-    """Decode any supported file to ``(samples (n, channels) float32, rate)``. No checks on content."""
+    """Decode any supported file to ``(samples (n, 1) float32, rate)``, mixed down to mono as
+    it is decoded, within a budget of channels x rate x seconds checked from the header
+    first. No checks on content."""
     data, name = _as_bytes(source)
     if not data:
         raise EmptyAudioError(f"{name} is empty (0 bytes)")

@@ -192,6 +192,9 @@ def _dr_st(m: re.Match[str]) -> str:
     return ("saint" if capital_follows else "street") + space
 
 
+_LONG_NUMBER = re.compile(r"\d(?:[,.]?\d){15,}")
+
+
 def normalize(text: str) -> str:
     """Return ``text`` as plain spoken words and sentence punctuation.
 
@@ -200,6 +203,9 @@ def normalize(text: str) -> str:
     if not isinstance(text, str):
         raise EmptyTextError(f"text must be a string, got {type(text).__name__}")
     text = _clean_unicode(text)
+    # numbers too long to read as quantities (cardinal() spells 10^15 and up digit by digit)
+    # are spelled first, before any rule turns thousands of digits into one int
+    text = _LONG_NUMBER.sub(lambda m: " " + numbers.digits(m.group(0)) + " ", text)
     text = _URL.sub(_url, text)
     text = _EMAIL.sub(_email, text)
     for latin, words in _LATIN.items():  # the dot stays when it also ends the sentence
