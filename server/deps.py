@@ -8,7 +8,7 @@ from fastapi import Depends, HTTPException, Request
 
 from server import auth
 from server.service import Service
-from server.settings import Settings
+from server.settings import LOOPBACK, Settings
 
 
 def get_settings(request: Request) -> Settings:
@@ -29,6 +29,7 @@ def get_owner(request: Request, service: ServiceDep) -> str:
     """The caller's key id from ``Authorization: Bearer <key>``; everyone is the local
     owner of a loopback server while no key was ever registered."""
     if not service.needs_keys():
+        check_local_request(request, service.settings.cors_origins)
         return auth.LOCAL_OWNER
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -38,6 +39,34 @@ def get_owner(request: Request, service: ServiceDep) -> str:
                             headers={"WWW-Authenticate": "Bearer"})
     request.state.owner = owner
     return owner
+
+
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _is_loopback_host(host: str) -> bool:
+    """``localhost``, ``127.0.0.1`` or ``[::1]``, with or without a port."""
+    host = host.lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] == "[::1"
+    return host.split(":", 1)[0] in LOOPBACK
+
+
+def check_local_request(request: Request, allowed_origins: list[str]) -> None:
+    """An open (keyless, loopback) server answers only requests addressed to loopback, and
+    takes writes only from its own pages or allowed origins: without this, any web page the
+    user visits could drive it (a form POST needs no CORS preflight) or reach it through DNS
+    rebinding (a foreign name resolving to 127.0.0.1)."""
+    host = request.headers.get("host", "")
+    if not _is_loopback_host(host):
+        raise HTTPException(403, f"this server has no API keys and answers only requests "
+                                 f"addressed to localhost, not to {host[:100]!r}")
+    origin = request.headers.get("origin")
+    if request.method in STATE_CHANGING and origin is not None:
+        netloc = origin.split("://", 1)[-1]
+        if origin not in allowed_origins and not _is_loopback_host(netloc):
+            raise HTTPException(403, f"cross-site request from {origin[:100]!r} refused: this "
+                                     "server has no API keys, so only its own pages may change it")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 import uuid
@@ -11,6 +12,7 @@ import uuid
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
@@ -38,7 +40,9 @@ class RequestLog(BaseHTTPMiddleware):
     """Logs each request and counts it (method, route template, status) with its latency."""
 
     async def dispatch(self, request: Request, call_next):  # noqa: ANN201
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
+        given = request.headers.get("x-request-id", "")
+        # a client's id is echoed into headers and logs only when it is a plain token
+        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:12]
         start = time.perf_counter()
         status = 500
         try:

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from server import auth, logs
 from server.body_guard import BodyGuard, BodyLimits
 from server.jobs import make_runner
+from server.methods import HeadAndOptions
 from server.routes import frontend, health, jobs, openai_compat, tts, voices
 from server.service import Service
 from server.settings import Settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
     app.add_middleware(BodyGuard, limits=BodyLimits(
         upload_bytes=settings.max_upload_bytes, other_bytes=settings.max_json_bytes,
         idle_seconds=settings.body_idle_timeout_s, total_seconds=settings.body_timeout_s))
+    app.add_middleware(HeadAndOptions, routes=app.router.routes)
     app.add_middleware(logs.RequestLog)
 
     if settings.cors_origins:

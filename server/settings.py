@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     bootstrap_api_key: SecretStr | None = Field(
         None, description="an API key registered (hashed) at start-up, e.g. for docker-compose")
     cors_origins: list[str] = Field(default_factory=list)
+    metrics_public: bool = Field(False, description="serve /metrics without a key on a server "
+                                 "that has keys (for a scraper on a private network)")
     bind_host: str = Field("127.0.0.1", description="the address the server listens on (set by "
                            "`voiceadapt serve`); beyond loopback every request needs a key")
     max_upload_bytes: int = 20 * 1024 * 1024

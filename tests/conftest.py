@@ -104,5 +104,5 @@ def api(service_settings, bundled_model):
 
     from server.main import create_app
 
-    with TestClient(create_app(service_settings, model=bundled_model)) as client:
+    with TestClient(base_url="http://localhost", app=create_app(service_settings, model=bundled_model)) as client:
         yield client

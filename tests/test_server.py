@@ -17,7 +17,7 @@ from server.settings import Settings
 @pytest.fixture
 def client():
     settings = Settings(max_upload_bytes=2_000_000, max_clip_seconds=10.0, max_text_chars=500)
-    with TestClient(create_app(settings)) as c:
+    with TestClient(base_url="http://localhost", app=create_app(settings)) as c:
         yield c
 
 

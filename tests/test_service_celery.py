@@ -45,7 +45,7 @@ def test_celery_worker_runs_an_adaptation(service_settings, bundled_model, spoke
     worker = subprocess.Popen([sys.executable, "-m", "voiceadapt.cli", "worker", "--pool", "solo"],
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        with TestClient(create_app(settings, model=bundled_model)) as api:
+        with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
             assert api.get("/readyz").json()["checks"]["broker"] == "ok"
             data, files = voice_form(spoken_clips, transcripts=True)
             voice = api.post("/v1/voices", data=data, files=files).json()

@@ -222,3 +222,55 @@ def test_a_decompression_bomb_is_refused_from_its_header(live):
         load_audio(_silent_flac(8, 192_000, 40))
     assert time.monotonic() - start < 5
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KB
+
+
+def test_an_open_server_refuses_cross_site_writes_and_foreign_hosts(live, spoken_clips):
+    """Without keys, any web page could POST a form to a local instance, or reach it under a
+    foreign name (DNS rebinding)."""
+    from service_helpers import voice_form
+
+    server, _ = live
+    data, files = voice_form(spoken_clips[:1])
+    evil = httpx.post(f"{server.url}/v1/voices", data=data, files=files, timeout=60,
+                      headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403 and "cross-site" in evil.json()["detail"]
+    rebound = httpx.get(f"{server.url}/v1/voices", headers={"Host": "evil.example"})
+    assert rebound.status_code == 403
+    assert httpx.get(f"{server.url}/v1/voices").json() == []  # nothing was created
+    own = httpx.post(f"{server.url}/v1/voices", data=data, files=files, timeout=60,
+                     headers={"Origin": server.url})
+    assert own.status_code == 201
+    for host in ("localhost", f"localhost:{server.port}", f"[::1]:{server.port}"):
+        assert httpx.get(f"{server.url}/v1/voices", headers={"Host": host}).status_code == 200
+
+
+def test_metrics_request_ids_head_and_options(service_settings, bundled_model):
+    app = create_app(service_settings, model=bundled_model)
+    with LiveServer(app) as server:
+        url = server.url
+        # HEAD answers like GET without a body; OPTIONS says what a route takes
+        for path in ("/healthz", "/v1/voices"):
+            head, get = httpx.head(f"{url}{path}"), httpx.get(f"{url}{path}")
+            assert head.status_code == 200 and head.content == b""
+            assert head.headers["content-length"] == get.headers["content-length"]
+        options = httpx.options(f"{url}/v1/voices")
+        assert options.status_code == 204
+        assert set(options.headers["allow"].split(", ")) == {"GET", "HEAD", "POST", "OPTIONS"}
+        assert httpx.options(f"{url}/v1/voices/voice_x/adapt").headers["allow"] == "OPTIONS, POST"
+        # a request id is echoed only when it is a plain token
+        assert httpx.get(f"{url}/healthz", headers={"X-Request-Id": "abc-123"}
+                         ).headers["x-request-id"] == "abc-123"
+        odd = httpx.get(f"{url}/healthz", headers={"X-Request-Id": "a b\tc" + "x" * 100})
+        assert odd.headers["x-request-id"] != "a b\tc" + "x" * 100
+        assert len(odd.headers["x-request-id"]) <= 64 and " " not in odd.headers["x-request-id"]
+        # with keys, /metrics (every tenant's counts) needs one
+        key = auth.create_key(app.state.service.db, "ops")
+        assert httpx.get(f"{url}/metrics").status_code == 401
+        ok = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"})
+        assert ok.status_code == 200 and "voiceadapt_jobs" in ok.text
+    public = service_settings.model_copy(update={"metrics_public": True,
+                                                 "data_dir": service_settings.data_dir / "p"})
+    app = create_app(public, model=bundled_model)
+    with LiveServer(app) as server:
+        auth.create_key(app.state.service.db, "ops")
+        assert httpx.get(f"{server.url}/metrics").status_code == 200

@@ -42,7 +42,7 @@ def test_voice_created_with_a_weight_mode(api, spoken_clips):
 
 def test_cancel_and_limits(service_settings, bundled_model, spoken_clips):
     settings = service_settings.model_copy(update={"local_workers": 0})  # jobs stay queued
-    with TestClient(create_app(settings, model=bundled_model)) as api:
+    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
         data, files = voice_form(spoken_clips[:1], transcripts=True)
         voice = api.post("/v1/voices", data=data, files=files).json()
         jobs = [api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": m}).json()
@@ -62,7 +62,7 @@ def test_cancel_and_limits(service_settings, bundled_model, spoken_clips):
 
 def test_running_job_can_be_cancelled(service_settings, bundled_model, spoken_clips):
     settings = service_settings.model_copy(update={"adapt_steps": 400})
-    with TestClient(create_app(settings, model=bundled_model)) as api:
+    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
         data, files = voice_form(spoken_clips, transcripts=True)
         voice = api.post("/v1/voices", data=data, files=files).json()
         job = api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": "sea-emb"}).json()
@@ -78,7 +78,7 @@ def test_running_job_can_be_cancelled(service_settings, bundled_model, spoken_cl
 
 def test_jobs_survive_a_restart(service_settings, bundled_model, spoken_clips):
     stopped = service_settings.model_copy(update={"local_workers": 0})
-    with TestClient(create_app(stopped, model=bundled_model)) as api:
+    with TestClient(base_url="http://localhost", app=create_app(stopped, model=bundled_model)) as api:
         data, files = voice_form(spoken_clips[:2], transcripts=True)
         voice = api.post("/v1/voices", data=data, files=files).json()
         queued = api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": "sea-emb"}).json()
@@ -89,7 +89,7 @@ def test_jobs_survive_a_restart(service_settings, bundled_model, spoken_clips):
             dead = Job(id="job_out_of_tries", owner="local", voice_id=voice["id"], mode="sea-emb",
                        state="running", attempts=2)
             s.add(dead)
-    with TestClient(create_app(service_settings, model=bundled_model)) as api:
+    with TestClient(base_url="http://localhost", app=create_app(service_settings, model=bundled_model)) as api:
         first = wait_job(api, queued["id"])
         second = wait_job(api, interrupted["id"])
         assert first["state"] == "succeeded", first

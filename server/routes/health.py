@@ -7,6 +7,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from server.deps import get_owner
+
 router = APIRouter(tags=["operations"])
 
 
@@ -42,7 +44,11 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(request: Request) -> Response:
+    """Prometheus metrics. They count every tenant's jobs and requests, so a server with
+    keys shows them only to a key holder unless ``metrics_public`` says otherwise."""
     service = getattr(request.app.state, "service", None)
     if service is None:
         return Response("", media_type=CONTENT_TYPE_LATEST)
+    if not service.settings.metrics_public:
+        get_owner(request, service)  # 401 without a valid key on a server that has keys
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
