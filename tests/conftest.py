@@ -104,5 +104,6 @@ def api(service_settings, bundled_model):
 
     from server.main import create_app
 
-    with TestClient(base_url="http://localhost", app=create_app(service_settings, model=bundled_model)) as client:
+    app = create_app(service_settings, model=bundled_model)
+    with TestClient(app, base_url="http://localhost") as client:
         yield client

@@ -132,7 +132,8 @@ def test_bad_input_gets_clear_errors(api, spoken_clips, service_settings):
 
 
 def test_keys_isolate_tenants(service_settings, bundled_model, spoken_clips):
-    with TestClient(base_url="http://localhost", app=create_app(service_settings, model=bundled_model)) as api:
+    app = create_app(service_settings, model=bundled_model)
+    with TestClient(app, base_url="http://localhost") as api:
         db = api.app.state.service.db
         a, b = auth.create_key(db, "a"), auth.create_key(db, "b")
         ha, hb = {"Authorization": f"Bearer {a}"}, {"Authorization": f"Bearer {b}"}

@@ -89,7 +89,8 @@ def test_jobs_survive_a_restart(service_settings, bundled_model, spoken_clips):
             dead = Job(id="job_out_of_tries", owner="local", voice_id=voice["id"], mode="sea-emb",
                        state="running", attempts=2)
             s.add(dead)
-    with TestClient(base_url="http://localhost", app=create_app(service_settings, model=bundled_model)) as api:
+    app = create_app(service_settings, model=bundled_model)
+    with TestClient(app, base_url="http://localhost") as api:
         first = wait_job(api, queued["id"])
         second = wait_job(api, interrupted["id"])
         assert first["state"] == "succeeded", first
