@@ -35,6 +35,7 @@ class Service:
     # True once the service needs keys: from the start when bound beyond loopback or when a
     # key exists, and from the first key on. Never reset: revoking keys does not reopen it.
     closed: bool = False
+    synthesis_slots: threading.Semaphore = field(init=False)
     _voices: OrderedDict = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,6 +47,7 @@ class Service:
 
     def __post_init__(self) -> None:
         self.fingerprint = self.fingerprint or backbone_fingerprint(self.model)
+        self.synthesis_slots = threading.Semaphore(self.settings.max_concurrent_syntheses)
 
     def needs_keys(self) -> bool:
         """Whether requests must carry a key (see ``closed``)."""

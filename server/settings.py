@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     min_speech_seconds: float = Field(1.0, description="speech a voice needs, all clips together")
     min_clip_speech_seconds: float = Field(0.25, description="speech each clip needs")
     max_text_chars: int = 5000
+    max_text_phonemes: int = Field(8000, description="a text's length read out (about 10 "
+                                   "minutes of speech): numbers and abbreviations expand")
+    max_audio_seconds: float = Field(900.0, description="audio one request may produce; the "
+                                     "synthesis stops there")
+    max_concurrent_syntheses: int = Field(2, ge=1, description="syntheses running at once "
+                                          "(about one per core); others wait, then get 503")
+    synthesis_queue_s: float = Field(10.0, ge=0, description="how long a request waits for a "
+                                     "synthesis slot before its 503")
     max_jobs_per_key: int = 2
 
     # logs

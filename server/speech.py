@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 
@@ -15,6 +16,8 @@ from server.service import Service
 from voiceadapt.adapt import ProfileMismatch
 from voiceadapt.inference.synthesize import SENTENCE_PAUSE_S, synthesize_stream
 from voiceadapt.models.backbone import Backbone
+
+log = logging.getLogger("voiceadapt.speech")
 
 # OpenAI's voice names, so existing clients work unchanged: each is one bundled speaker.
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage",
@@ -68,11 +71,17 @@ def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: 
     pieces = synthesize_stream(text, model, g, seed=seed, pace=speed, vocoder=vocoder,
                                folds=service.settings.wavenet_folds or None)
     current, spent, made = 0, 0.0, 0
+    budget = int(service.settings.max_audio_seconds * native)  # samples one request may make
     held: list[np.ndarray] = []
     while True:
-        start = time.perf_counter()
-        item = next(pieces, None)
-        took = time.perf_counter() - start
+        if budget <= 0:  # the text limits keep requests well under this; a last guard
+            pieces.close()
+            log.warning("synthesis stopped at max_audio_seconds=%s", service.settings.max_audio_seconds)
+            item = None
+        else:
+            start = time.perf_counter()
+            item = next(pieces, None)
+        took = time.perf_counter() - start if item is not None else 0.0
         index = item[0] if item is not None else -1
         if index != current and made:  # the previous sentence is complete
             seconds = made / native
@@ -92,6 +101,7 @@ def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: 
             yield pause
         current = index
         made += len(item[1])
+        budget -= len(item[1])
         if rate == native:
             yield item[1]
         else:  # resampling pieces one by one would put filter edges inside a sentence

@@ -274,3 +274,53 @@ def test_metrics_request_ids_head_and_options(service_settings, bundled_model):
     with LiveServer(app) as server:
         auth.create_key(app.state.service.db, "ops")
         assert httpx.get(f"{server.url}/metrics").status_code == 200
+
+
+def _sentences(app) -> float:  # noqa: ANN001
+    return app.state.service.metrics.sentences._value.get()
+
+
+def test_work_per_request_is_bounded(service_settings, bundled_model):
+    """A 4 KB text of digits made 28 minutes of audio in 131 s; a non-streamed request kept
+    synthesizing after its client left; nothing capped concurrent syntheses."""
+    settings = service_settings.model_copy(update={
+        "max_text_phonemes": 300, "max_concurrent_syntheses": 1, "synthesis_queue_s": 0.5,
+        "max_audio_seconds": 3.0})
+    app = create_app(settings, model=bundled_model)
+    story = " ".join(f"Sentence {i} goes on a while." for i in range(1, 9))  # < 300 phonemes
+    with LiveServer(app) as server:
+        url = f"{server.url}/v1/tts"
+        # within the character limit (400), far beyond the phoneme limit once read out
+        r = httpx.post(url, json={"text": "7" * 390, "voice": "alloy"}, timeout=60)
+        assert r.status_code == 413 and "phonemes" in r.json()["detail"]
+        # the audio per request stops at max_audio_seconds
+        r = httpx.post(url, json={"text": story, "voice": "alloy", "format": "pcm"}, timeout=120)
+        assert r.status_code == 200 and len(r.content) / 2 / 16000 < 3.0 + 3.0  # + a sentence
+        # one slot: a second request while a stream holds it waits, then gets 503
+        with httpx.stream("POST", url, json={"text": story, "voice": "alloy", "stream": True,
+                                             "format": "pcm"}, timeout=60) as held:
+            next(held.iter_raw())
+            busy = httpx.post(url, json={"text": "Hi.", "voice": "alloy"}, timeout=60)
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+        # the slot comes back once the server notices the stream's client left
+        deadline = time.monotonic() + 15
+        while (status := httpx.post(url, json={"text": "Hi.", "voice": "alloy"},
+                                    timeout=60).status_code) == 503:
+            assert time.monotonic() < deadline, "the slot never came back"
+        assert status == 200
+
+    # a client that leaves a non-streamed request stops its synthesis
+    long_story = " ".join(f"This is sentence number {i} of a long story." for i in range(1, 30))
+    roomy = service_settings.model_copy(update={"max_text_chars": 2000,
+                                                "data_dir": service_settings.data_dir / "b"})
+    app = create_app(roomy, model=bundled_model)
+    with LiveServer(app) as server:
+        before = _sentences(app)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{server.url}/v1/tts", json={"text": long_story, "voice": "alloy"},
+                       timeout=httpx.Timeout(60, read=1.0))
+        time.sleep(3.0)
+        spoken = _sentences(app) - before
+        time.sleep(2.0)
+        assert _sentences(app) - before == spoken, "it kept synthesizing after the client left"
+        assert spoken < 20, f"{spoken} of 29 sentences made for a client that left"
