@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -30,7 +31,7 @@ def get_owner(request: Request, service: ServiceDep) -> str:
     owner of a loopback server while no key was ever registered."""
     if not service.needs_keys():
         check_local_request(request, service.settings.cors_origins)
-        return auth.LOCAL_OWNER
+        return within_rate(service, auth.LOCAL_OWNER)
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     owner = auth.owner_of(service.db, key.strip()) if scheme.lower() == "bearer" else None
@@ -38,6 +39,16 @@ def get_owner(request: Request, service: ServiceDep) -> str:
         raise HTTPException(401, "a valid API key is needed: Authorization: Bearer <key>",
                             headers={"WWW-Authenticate": "Bearer"})
     request.state.owner = owner
+    return within_rate(service, owner)
+
+
+def within_rate(service: Service, owner: str) -> str:
+    """``owner``, or 429 with Retry-After when it is over ``requests_per_minute``."""
+    wait = service.rate_limiter.wait_needed(owner)
+    if wait > 0:
+        raise HTTPException(429, f"too many requests for this key: the limit is "
+                                 f"{service.settings.requests_per_minute} a minute",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
     return owner
 
 

@@ -12,6 +12,7 @@ import torch
 from server import auth
 from server.db import Database
 from server.metrics import Metrics
+from server.rate_limit import RateLimiter
 from server.settings import LOOPBACK, Settings
 from server.storage import Storage
 from server.uploads import limits_of
@@ -36,6 +37,7 @@ class Service:
     # key exists, and from the first key on. Never reset: revoking keys does not reopen it.
     closed: bool = False
     synthesis_slots: threading.Semaphore = field(init=False)
+    rate_limiter: RateLimiter = field(init=False)
     _voices: OrderedDict = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,6 +50,7 @@ class Service:
     def __post_init__(self) -> None:
         self.fingerprint = self.fingerprint or backbone_fingerprint(self.model)
         self.synthesis_slots = threading.Semaphore(self.settings.max_concurrent_syntheses)
+        self.rate_limiter = RateLimiter(self.settings.requests_per_minute)
 
     def needs_keys(self) -> bool:
         """Whether requests must carry a key (see ``closed``)."""

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     synthesis_queue_s: float = Field(10.0, ge=0, description="how long a request waits for a "
                                      "synthesis slot before its 503")
     max_jobs_per_key: int = 2
+    max_voices_per_key: int = Field(100, ge=1, description="voices one key may keep")
+    max_stored_bytes_per_key: int = Field(500 * 1024 * 1024, description="disk one key's voices "
+                                          "may use (clips and profiles)")
+    requests_per_minute: int = Field(600, ge=0, description="requests one key (or, on an open "
+                                     "server, everyone) may make per minute; 0: no limit")
 
     # logs
     log_json: bool = True

@@ -28,6 +28,11 @@ class Storage:
     def voice_dir(self, voice_id: str) -> Path:
         return self.voices / voice_id
 
+    def voice_bytes(self, voice_id: str) -> int:
+        """Bytes a voice keeps on disk (clips and profile)."""
+        folder = self.voice_dir(voice_id)
+        return folder_bytes(folder) if folder.exists() else 0
+
     def create_voice(self, voice_id: str, clips: list[np.ndarray], rate: int,
                      profile: VoiceProfile) -> Path:
         final = self.voice_dir(voice_id)

@@ -324,3 +324,52 @@ def test_work_per_request_is_bounded(service_settings, bundled_model):
         time.sleep(2.0)
         assert _sentences(app) - before == spoken, "it kept synthesizing after the client left"
         assert spoken < 20, f"{spoken} of 29 sentences made for a client that left"
+
+
+def test_quotas_per_key(service_settings, bundled_model, spoken_clips):
+    """200 voices in 7 s and 46 MB of clips went unchecked: voice count, stored bytes and
+    request rate now have per-key limits (429 naming the limit)."""
+    from service_helpers import voice_form
+
+    settings = service_settings.model_copy(update={"max_voices_per_key": 2,
+                                                   "max_stored_bytes_per_key": 10**9})
+    app = create_app(settings, model=bundled_model)
+    with LiveServer(app) as server:
+        db = app.state.service.db
+        a, b = auth.create_key(db, "a"), auth.create_key(db, "b")
+        ha, hb = {"Authorization": f"Bearer {a}"}, {"Authorization": f"Bearer {b}"}
+
+        def create(headers: dict) -> httpx.Response:
+            data, files = voice_form(spoken_clips[:1])
+            return httpx.post(f"{server.url}/v1/voices", data=data, files=files,
+                              headers=headers, timeout=60)
+
+        assert [create(ha).status_code for _ in range(3)] == [201, 201, 429]
+        over = create(ha)
+        assert over.status_code == 429 and "limit is 2" in over.json()["detail"]
+        assert len(list((settings.data_dir / "voices").iterdir())) == 2  # nothing left behind
+        assert create(hb).status_code == 201  # another key has its own quota
+        voice = httpx.get(f"{server.url}/v1/voices", headers=ha).json()[0]
+        httpx.delete(f"{server.url}/v1/voices/{voice['id']}", headers=ha)
+        made = create(ha).json()
+        assert made["id"]
+        one = app.state.service.storage.voice_bytes(made["id"])  # a one-clip voice on disk
+
+    limit = int(2.5 * one)
+    tight = service_settings.model_copy(update={"max_stored_bytes_per_key": limit,
+                                                "data_dir": service_settings.data_dir / "b"})
+    with LiveServer(create_app(tight, model=bundled_model)) as server:
+        data, files = voice_form(spoken_clips[:1])
+        codes = [httpx.post(f"{server.url}/v1/voices", data=data, files=files,
+                            timeout=60) for _ in range(3)]
+        assert [c.status_code for c in codes] == [201, 201, 429]
+        assert f"the limit is {limit} bytes" in codes[-1].json()["detail"]
+
+    limited = service_settings.model_copy(update={"requests_per_minute": 30,
+                                                  "data_dir": service_settings.data_dir / "c"})
+    with LiveServer(create_app(limited, model=bundled_model)) as server:
+        codes = [httpx.get(f"{server.url}/v1/voices") for _ in range(12)]
+        assert [r.status_code for r in codes[:5]] == [200] * 5
+        refused = [r for r in codes if r.status_code == 429]
+        assert refused and int(refused[0].headers["retry-after"]) >= 1
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # probes are not limited

@@ -92,12 +92,28 @@ async def store_voice(service: Service, owner: str, name: str, clips: list[Audio
                   seconds=seconds, transcripts=transcripts, created_at=now(), updated_at=now(),
                   consent=f"consent attested by {owner} at {now().isoformat()}")
     try:
-        with service.db.session() as s:
+        with service.db.owner_locked(owner) as s:  # quota check and insert: one atomic step
+            check_voice_quota(service, owner, s, service.storage.voice_bytes(voice_id))
             s.add(voice)
     except Exception:
         service.storage.delete_voice(voice_id)
         raise
     return voice
+
+
+def check_voice_quota(service: Service, owner: str, s, new_bytes: int = 0) -> None:  # noqa: ANN001
+    """429 when one more voice (of ``new_bytes`` on disk) would pass the key's voice count
+    or stored-bytes quota; the body names the limit."""
+    settings = service.settings
+    ids = list(s.scalars(select(Voice.id).where(Voice.owner == owner)))
+    if len(ids) + 1 > settings.max_voices_per_key:
+        raise HTTPException(429, f"this key has {len(ids)} voices; the limit is "
+                                 f"{settings.max_voices_per_key}: delete one first")
+    stored = sum(service.storage.voice_bytes(v) for v in ids)
+    if stored + new_bytes > settings.max_stored_bytes_per_key:
+        raise HTTPException(429, f"this key stores {stored} bytes of voices and this one needs "
+                                 f"{new_bytes} more; the limit is "
+                                 f"{settings.max_stored_bytes_per_key} bytes: delete a voice first")
 
 
 @router.post("", status_code=201, response_model=VoiceOut)
