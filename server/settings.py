@@ -53,7 +53,7 @@ class Settings(BaseSettings):
                                      "synthesis stops there")
     max_concurrent_syntheses: int = Field(2, ge=1, description="syntheses running at once "
                                           "(about one per core); others wait, then get 503")
-    synthesis_queue_s: float = Field(10.0, ge=0, description="how long a request waits for a "
+    synthesis_queue_s: float = Field(30.0, ge=0, description="how long a request waits for a "
                                      "synthesis slot before its 503")
     max_jobs_per_key: int = 2
     max_voices_per_key: int = Field(100, ge=1, description="voices one key may keep")
