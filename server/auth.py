@@ -11,10 +11,11 @@ import secrets
 
 from sqlalchemy import func, select
 
-from server.db import ApiKey, Database, new_id
+from server.db import ApiKey, Database, ServiceFlag, new_id
 
 LOCAL_OWNER = "local"  # the owner of everything when no key is registered
 PREFIX = "va_"
+KEYED = "keyed"
 
 
 def hash_key(key: str) -> str:
@@ -28,7 +29,21 @@ def create_key(db: Database, name: str, key: str | None = None) -> str:
     with db.session() as s:
         if s.scalar(select(ApiKey).where(ApiKey.key_hash == digest)) is None:
             s.add(ApiKey(id=new_id("key"), name=name, key_hash=digest))
+        if s.get(ServiceFlag, KEYED) is None:
+            s.add(ServiceFlag(name=KEYED))
     return key
+
+
+def ever_keyed(db: Database) -> bool:
+    """Whether a key was ever registered: then the service needs keys, even after every key
+    is revoked and across restarts (a database from before the flag counts its keys)."""
+    with db.session() as s:
+        if s.get(ServiceFlag, KEYED) is not None:
+            return True
+        if s.scalar(select(func.count()).select_from(ApiKey)):
+            s.add(ServiceFlag(name=KEYED))
+            return True
+    return False
 
 
 def keys_exist(db: Database) -> bool:

@@ -19,15 +19,21 @@ from dataclasses import dataclass
 MULTIPART_SLACK = 64 * 1024  # form fields and part headers beside the files
 
 
+# the routes that take file uploads; every other body is held to the smaller limit, whatever
+# Content-Type the client claims
+UPLOAD_ROUTES = frozenset({("POST", "/v1/voices"), ("POST", "/v1/tts/oneshot"),
+                           ("POST", "/v1/frontend/audio")})
+
+
 @dataclass(frozen=True)
 class BodyLimits:
-    upload_bytes: int  # multipart bodies: the uploaded files together, plus framing
+    upload_bytes: int  # upload routes: the uploaded files together, plus framing
     other_bytes: int  # JSON and any other body
     idle_seconds: float  # longest wait for the next piece of a body
     total_seconds: float  # longest time to receive a whole body
 
-    def for_content_type(self, content_type: str) -> int:
-        if content_type.lower().startswith("multipart/"):
+    def for_route(self, method: str, path: str) -> int:
+        if (method, path.rstrip("/") or "/") in UPLOAD_ROUTES:
             return self.upload_bytes + MULTIPART_SLACK
         return self.other_bytes
 
@@ -51,7 +57,7 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        limit = self.limits.for_content_type(headers.get(b"content-type", b"").decode("latin-1"))
+        limit = self.limits.for_route(scope["method"], scope["path"])
         declared = headers.get(b"content-length", b"").decode("latin-1")
         if declared.isdigit() and int(declared) > limit:
             await _send_error(send, 413, f"the request is {declared} bytes; this route takes at "

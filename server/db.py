@@ -40,6 +40,15 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
+class ServiceFlag(Base):
+    """Facts about the service that must outlive keys and restarts (``keyed``: a key was
+    registered once, so the service needs keys for good)."""
+
+    __tablename__ = "service_flags"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
 class Voice(Base):
     __tablename__ = "voices"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

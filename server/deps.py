@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Annotated
 
@@ -68,6 +69,14 @@ def check_local_request(request: Request, allowed_origins: list[str]) -> None:
     takes writes only from its own pages or allowed origins: without this, any web page the
     user visits could drive it (a form POST needs no CORS preflight) or reach it through DNS
     rebinding (a foreign name resolving to 127.0.0.1)."""
+    client = request.client.host if request.client else ""
+    try:
+        local_client = ipaddress.ip_address(client.split("%")[0]).is_loopback
+    except ValueError:
+        local_client = False
+    if not local_client:  # a server started by other means than `voiceadapt serve`
+        raise HTTPException(403, "this server has no API keys and answers only this machine; "
+                                 "create a key (`voiceadapt keys create NAME`) to serve others")
     host = request.headers.get("host", "")
     if not _is_loopback_host(host):
         raise HTTPException(403, f"this server has no API keys and answers only requests "

@@ -71,6 +71,13 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
                    "type": str(e.get("type", ""))} for e in exc.errors()]
         return JSONResponse({"detail": errors}, 422)
 
+    @app.exception_handler(UnicodeError)
+    async def unencodable_text(request: Request, exc: UnicodeError) -> JSONResponse:
+        """Text that cannot be stored or spoken (a lone surrogate in a form field, where a
+        client may choose the charset): the client's input, so a 422."""
+        return JSONResponse({"detail": "the request holds text that is not valid Unicode "
+                                       "(e.g. an unpaired surrogate)"}, 422)
+
     for module in (health, voices, jobs, tts, openai_compat, frontend):
         app.include_router(module.router)
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="demo")

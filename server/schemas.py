@@ -23,6 +23,7 @@ def _speakable(text: str) -> str:
 
 
 SpeakableText = Annotated[str, Field(min_length=1), AfterValidator(_speakable)]
+PlainText = Annotated[str, AfterValidator(_speakable)]
 Seed = Annotated[int, Field(0, ge=0, lt=2**63, description="the same seed gives the same audio")]
 AdaptMode = Literal["sea-emb", "sea-all", "patch"]
 Format = Literal["wav", "flac", "opus", "ogg", "mp3", "pcm"]
@@ -81,7 +82,7 @@ class AdaptIn(BaseModel):
 
 class TTSIn(BaseModel):
     text: SpeakableText
-    voice: str = Field(description="a voice id or name of yours, a bundled speaker, or an "
+    voice: PlainText = Field(description="a voice id or name of yours, a bundled speaker, or an "
                                    "OpenAI voice name")
     format: Format = "wav"
     sample_rate: int = 16000
@@ -95,9 +96,9 @@ class TTSIn(BaseModel):
 class SpeechIn(BaseModel):
     """OpenAI's ``POST /v1/audio/speech`` body."""
 
-    model: str = "voiceadapt-1"
+    model: PlainText = "voiceadapt-1"
     input: SpeakableText
-    voice: str
+    voice: PlainText
     response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
     speed: float = Field(1.0, ge=0.25, le=4.0)
-    instructions: str | None = None  # accepted and ignored, as clients may send it
+    instructions: PlainText | None = None  # accepted and ignored, as clients may send it

@@ -33,8 +33,9 @@ class Service:
     metrics: Metrics
     runner: object = None  # server.jobs.Runner, set once the app starts
     fingerprint: str = ""
-    # True once the service needs keys: from the start when bound beyond loopback or when a
-    # key exists, and from the first key on. Never reset: revoking keys does not reopen it.
+    # True once the service needs keys: from the start when bound beyond loopback, and from
+    # the first key ever registered on (kept in the database: revoking every key or a restart
+    # does not reopen it).
     closed: bool = False
     synthesis_slots: threading.Semaphore = field(init=False)
     rate_limiter: RateLimiter = field(init=False)
@@ -55,7 +56,7 @@ class Service:
     def needs_keys(self) -> bool:
         """Whether requests must carry a key (see ``closed``)."""
         if not self.closed and (self.settings.bind_host not in LOOPBACK
-                                or auth.keys_exist(self.db)):
+                                or auth.ever_keyed(self.db)):
             self.closed = True
         return self.closed
 

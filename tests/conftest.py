@@ -100,10 +100,10 @@ def service_settings(tmp_path):
 @pytest.fixture
 def api(service_settings, bundled_model):
     """A TestClient on a fresh app (its own database and storage), the model shared."""
-    from fastapi.testclient import TestClient
+    from service_helpers import local_client
 
     from server.main import create_app
 
     app = create_app(service_settings, model=bundled_model)
-    with TestClient(app, base_url="http://localhost") as client:
+    with local_client(app) as client:
         yield client

@@ -109,3 +109,11 @@ def concurrent_adapts(server_url: str, voice_id: str, n: int) -> list[int]:
     for t in threads:
         t.join()
     return sorted(statuses)
+
+
+def local_client(app):  # noqa: ANN001, ANN201
+    """A TestClient that looks like a browser or script on this machine: loopback address
+    and ``localhost`` as the host, as an open (keyless) server requires."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://localhost", client=("127.0.0.1", 50000))

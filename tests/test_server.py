@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from conftest import speechlike
-from fastapi.testclient import TestClient
+from service_helpers import local_client
 
 from server.main import create_app
 from server.settings import Settings
@@ -17,7 +17,7 @@ from server.settings import Settings
 @pytest.fixture
 def client():
     settings = Settings(max_upload_bytes=2_000_000, max_clip_seconds=10.0, max_text_chars=500)
-    with TestClient(base_url="http://localhost", app=create_app(settings)) as c:
+    with local_client(create_app(settings)) as c:
         yield c
 
 

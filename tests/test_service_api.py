@@ -8,8 +8,7 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
-from fastapi.testclient import TestClient
-from service_helpers import decode, is_speech, voice_form
+from service_helpers import decode, is_speech, local_client, voice_form
 
 from server import auth
 from server.main import create_app
@@ -133,7 +132,7 @@ def test_bad_input_gets_clear_errors(api, spoken_clips, service_settings):
 
 def test_keys_isolate_tenants(service_settings, bundled_model, spoken_clips):
     app = create_app(service_settings, model=bundled_model)
-    with TestClient(app, base_url="http://localhost") as api:
+    with local_client(app) as api:
         db = api.app.state.service.db
         a, b = auth.create_key(db, "a"), auth.create_key(db, "b")
         ha, hb = {"Authorization": f"Bearer {a}"}, {"Authorization": f"Bearer {b}"}
@@ -195,7 +194,7 @@ def test_operations(api):
 
 def test_voice_and_clip_count_limits(service_settings, bundled_model, spoken_clips):
     settings = service_settings.model_copy(update={"max_voice_seconds": 5.0, "max_clips": 2})
-    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
+    with local_client(create_app(settings, model=bundled_model)) as api:
         data, files = voice_form(spoken_clips)  # three clips, about 9 s
         r = api.post("/v1/voices", data=data, files=files)
         assert r.status_code == 413 and "3 clips; the limit is 2" in r.text
@@ -204,7 +203,7 @@ def test_voice_and_clip_count_limits(service_settings, bundled_model, spoken_cli
         assert r.status_code == 413 and "at most 5 s" in r.text
         half = len(spoken_clips[0][0]) // 2 + 1000  # two uploads that pass the byte limit together
         small = settings.model_copy(update={"max_upload_bytes": 2 * half - 2000})
-    with TestClient(base_url="http://localhost", app=create_app(small, model=bundled_model)) as api:
+    with local_client(create_app(small, model=bundled_model)) as api:
         data, files = voice_form([spoken_clips[0], spoken_clips[0]])
         r = api.post("/v1/voices", data=data, files=files)
         assert r.status_code == 413 and "larger than" in r.text
@@ -212,7 +211,7 @@ def test_voice_and_clip_count_limits(service_settings, bundled_model, spoken_cli
 
 def test_cors(service_settings, bundled_model):
     settings = service_settings.model_copy(update={"cors_origins": ["https://app.example"]})
-    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
+    with local_client(create_app(settings, model=bundled_model)) as api:
         r = api.options("/v1/tts", headers={"Origin": "https://app.example",
                                             "Access-Control-Request-Method": "POST"})
         assert r.headers["access-control-allow-origin"] == "https://app.example"
@@ -242,7 +241,7 @@ def test_hostile_or_broken_inputs(api, spoken_clips, service_settings):
 
 def test_refused_job_leaves_no_voice(service_settings, bundled_model, spoken_clips):
     settings = service_settings.model_copy(update={"local_workers": 0, "max_jobs_per_key": 1})
-    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
+    with local_client(create_app(settings, model=bundled_model)) as api:
         first = make_voice(api, spoken_clips[:1], transcripts=True, mode="sea-emb")
         assert first["job"]["state"] == "queued"
         data, files = voice_form(spoken_clips[:1], transcripts=True, mode="sea-emb", name="two")

@@ -9,8 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from fastapi.testclient import TestClient
-from service_helpers import free_port, voice_form, wait_for, wait_job
+from service_helpers import free_port, local_client, voice_form, wait_for, wait_job
 
 from server.main import create_app
 
@@ -45,7 +44,7 @@ def test_celery_worker_runs_an_adaptation(service_settings, bundled_model, spoke
     worker = subprocess.Popen([sys.executable, "-m", "voiceadapt.cli", "worker", "--pool", "solo"],
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
+        with local_client(create_app(settings, model=bundled_model)) as api:
             assert api.get("/readyz").json()["checks"]["broker"] == "ok"
             data, files = voice_form(spoken_clips, transcripts=True)
             voice = api.post("/v1/voices", data=data, files=files).json()

@@ -6,8 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fastapi.testclient import TestClient
-from service_helpers import voice_form, wait_job
+from service_helpers import local_client, voice_form, wait_job
 
 from server.db import Job
 from server.main import create_app
@@ -42,7 +41,7 @@ def test_voice_created_with_a_weight_mode(api, spoken_clips):
 
 def test_cancel_and_limits(service_settings, bundled_model, spoken_clips):
     settings = service_settings.model_copy(update={"local_workers": 0})  # jobs stay queued
-    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
+    with local_client(create_app(settings, model=bundled_model)) as api:
         data, files = voice_form(spoken_clips[:1], transcripts=True)
         voice = api.post("/v1/voices", data=data, files=files).json()
         jobs = [api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": m}).json()
@@ -62,7 +61,7 @@ def test_cancel_and_limits(service_settings, bundled_model, spoken_clips):
 
 def test_running_job_can_be_cancelled(service_settings, bundled_model, spoken_clips):
     settings = service_settings.model_copy(update={"adapt_steps": 400})
-    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
+    with local_client(create_app(settings, model=bundled_model)) as api:
         data, files = voice_form(spoken_clips, transcripts=True)
         voice = api.post("/v1/voices", data=data, files=files).json()
         job = api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": "sea-emb"}).json()
@@ -78,7 +77,7 @@ def test_running_job_can_be_cancelled(service_settings, bundled_model, spoken_cl
 
 def test_jobs_survive_a_restart(service_settings, bundled_model, spoken_clips):
     stopped = service_settings.model_copy(update={"local_workers": 0})
-    with TestClient(base_url="http://localhost", app=create_app(stopped, model=bundled_model)) as api:
+    with local_client(create_app(stopped, model=bundled_model)) as api:
         data, files = voice_form(spoken_clips[:2], transcripts=True)
         voice = api.post("/v1/voices", data=data, files=files).json()
         queued = api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": "sea-emb"}).json()
@@ -90,7 +89,7 @@ def test_jobs_survive_a_restart(service_settings, bundled_model, spoken_clips):
                        state="running", attempts=2)
             s.add(dead)
     app = create_app(service_settings, model=bundled_model)
-    with TestClient(app, base_url="http://localhost") as api:
+    with local_client(app) as api:
         first = wait_job(api, queued["id"])
         second = wait_job(api, interrupted["id"])
         assert first["state"] == "succeeded", first

@@ -11,8 +11,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
-from service_helpers import LiveServer, concurrent_adapts, free_port, voice_form, wait_for, wait_job
+from service_helpers import (
+    LiveServer,
+    concurrent_adapts,
+    free_port,
+    local_client,
+    voice_form,
+    wait_for,
+    wait_job,
+)
 
 from server.main import create_app
 
@@ -59,12 +66,12 @@ def postgres_url():
 def test_voices_and_jobs_in_postgres(service_settings, bundled_model, spoken_clips,
                                      postgres_url):
     settings = service_settings.model_copy(update={"database_url": postgres_url})
-    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
+    with local_client(create_app(settings, model=bundled_model)) as api:
         data, files = voice_form(spoken_clips[:2], transcripts=True, name="pg voice")
         voice = api.post("/v1/voices", data=data, files=files).json()
         job = api.post(f"/v1/voices/{voice['id']}/adapt", json={"mode": "sea-emb"}).json()
         assert wait_job(api, job["id"])["state"] == "succeeded"
-    with TestClient(base_url="http://localhost", app=create_app(settings, model=bundled_model)) as api:
+    with local_client(create_app(settings, model=bundled_model)) as api:
         voices = api.get("/v1/voices").json()
         assert [(v["id"], v["mode"]) for v in voices] == [(voice["id"], "sea-emb")]
         assert api.post("/v1/tts", json={"text": "Stored in Postgres.",

@@ -4,6 +4,7 @@ clips in the request, SEA-ENC, nothing kept unless asked)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 import weakref
@@ -28,6 +29,7 @@ from voiceadapt.models.backbone import Backbone
 from voiceadapt.text import TextError, process
 
 router = APIRouter(tags=["synthesis"])
+log = logging.getLogger("voiceadapt.speech")
 
 
 def check_text(service: Service, text: str) -> None:
@@ -70,21 +72,34 @@ def check_format(fmt: str, rate: int, stream: bool) -> None:
                                  f"ask for {fmt} without stream")
 
 
-async def _stream(request: Request, pieces: Iterator[np.ndarray], fmt: str,
+async def _stream(request: Request, service: Service, pieces: Iterator[np.ndarray], fmt: str,
                   rate: int, slot: Slot) -> AsyncIterator[bytes]:
     """A WAV header at once, then each piece of audio as soon as it is made (a sentence,
-    or part of one with the WaveNet). Stops generating when the client goes away; gives
-    the synthesis slot back at the end."""
+    or part of one with the WaveNet). A synthesis slot is held only while a piece is made,
+    never while the client reads: a client that stops reading holds no slot. Stops
+    generating when the client goes away; ends early if no slot frees up in time."""
     try:
         if fmt == "wav":
             yield encoding.wav_stream_header(rate)
         while not await request.is_disconnected():
-            chunk = await run_in_threadpool(next, pieces, None)
+            if slot is None:
+                try:
+                    slot = await synthesis_slot(service)
+                except HTTPException:
+                    log.warning("stream ended early: no synthesis slot within %s s",
+                                service.settings.synthesis_queue_s)
+                    break
+            try:
+                chunk = await run_in_threadpool(next, pieces, None)
+            finally:
+                slot.release()
+                slot = None
             if chunk is None:
                 break
             yield encoding.pcm16(chunk)
     finally:
-        slot.release()
+        if slot is not None:
+            slot.release()
         try:
             pieces.close()  # type: ignore[attr-defined]
         except ValueError:  # cancelled while a worker thread was inside next(): that piece
@@ -146,20 +161,23 @@ async def _whole(request: Request, pieces: Iterator[np.ndarray], fmt: str, rate:
             left.set()
         return await work
     finally:
+        left.set()  # if this request is cancelled, the worker stops at its next piece too
         watch.cancel()
 
 
 async def respond(request: Request, service: Service, model: Backbone, g: torch.Tensor,
                   text: str, fmt: str, rate: int, speed: float, seed: int,
-                  stream: bool, vocoder: str = "auto") -> Response:
-    slot = await synthesis_slot(service)
+                  stream: bool, vocoder: str = "auto", slot: Slot | None = None) -> Response:
+    """The audio, whole or streamed. ``slot``: a synthesis slot the caller already holds
+    (else one is taken here, 503 when none frees up in time)."""
+    slot = slot or await synthesis_slot(service)
     try:
         pieces = speak(service, model, g, text, speed=speed, seed=seed, rate=rate,
                        vocoder=vocoder)
         if stream:
-            body = _stream(request, pieces, fmt, rate, slot)
-            # the stream gives the slot back when it ends; a stream never started (the
-            # client left first) gives it back when it is collected
+            body = _stream(request, service, pieces, fmt, rate, slot)
+            # the stream gives the slot back after its first piece; a stream never started
+            # (the client left first) gives it back when it is collected
             weakref.finalize(body, slot.release)
             response = StreamingResponse(body, media_type=encoding.media_type(fmt))
             slot = None
@@ -207,13 +225,18 @@ async def tts_oneshot(
     check_text(service, text)
     check_format(format, sample_rate, stream)
     clips = await read_clips(files, service.settings)
-    g = await run_in_threadpool(embedding_from_clips, service.model, clips)
-    headers = {}
-    if store_as:
-        voice = await store_voice(service, owner, store_as, clips,
-                                  check_transcripts(transcripts, len(clips)), g)
-        headers["X-Voice-Id"] = voice.id
+    slot = await synthesis_slot(service)  # before anything is stored: a 503 keeps nothing
+    try:
+        g = await run_in_threadpool(embedding_from_clips, service.model, clips)
+        headers = {}
+        if store_as:
+            voice = await store_voice(service, owner, store_as, clips,
+                                      check_transcripts(transcripts, len(clips)), g)
+            headers["X-Voice-Id"] = voice.id
+    except BaseException:
+        slot.release()
+        raise
     response = await respond(request, service, service.model, g, text, format, sample_rate,
-                             speed, seed, stream)
+                             speed, seed, stream, slot=slot)
     response.headers.update(headers)
     return response

@@ -128,6 +128,8 @@ async def create_voice(
     if not consent:
         raise HTTPException(422, "a voice needs the speaker's consent: send consent=true to "
                                  "attest it")
+    with service.db.session() as s:  # a key at its quota costs no decoding (checked again
+        check_voice_quota(service, owner, s)  # with the insert)
     clips = await read_clips(files, service.settings)
     texts = check_transcripts(transcripts, len(clips))
     if mode != "sea-enc" and None in texts:
