@@ -97,3 +97,14 @@ def test_stream_yields_pieces_in_order(net):
     joined = fastgen.generate_fast(net, frames, g, generator=torch.Generator().manual_seed(3),
                                    folds=2, overlap=100)
     assert np.abs(np.concatenate(folded) - joined).max() < 1e-6
+
+
+def test_default_folds_follow_the_cores_whatever_the_environment(monkeypatch):
+    """The server's VOICEADAPT_WAVENET_FOLDS=0 means one fold per core; the library once
+    re-read the variable and ran the slowest, unfolded path."""
+    import os
+
+    from voiceadapt.models.vocoders import default_folds
+
+    monkeypatch.setenv("VOICEADAPT_WAVENET_FOLDS", "0")
+    assert default_folds() == max(1, min(4, os.cpu_count() or 1))

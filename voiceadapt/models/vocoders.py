@@ -60,10 +60,11 @@ def griffin_lim(log_mel: torch.Tensor, params: FeatureParams, n_iter: int = GRIF
 
 
 def default_folds() -> int:
-    """WaveNet folds per utterance: ``VOICEADAPT_WAVENET_FOLDS`` (1 = exact, unfolded), else
-    one per core, at most 4."""
-    value = os.environ.get("VOICEADAPT_WAVENET_FOLDS")
-    return int(value) if value else max(1, min(4, os.cpu_count() or 1))
+    """WaveNet folds per utterance when the caller names none: one per core, at most 4.
+    Callers pass their own setting (the server's ``wavenet_folds``, the CLI's ``--folds``);
+    the library reads no environment (``VOICEADAPT_WAVENET_FOLDS=0`` read here once meant
+    one unfolded fold, the slowest path, where the server's setting says one per core)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @torch.no_grad()
