@@ -239,8 +239,12 @@ def main(argv: list[str] | None = None) -> int:
         began = time.monotonic()
         for t in threads:
             t.start()
-        for t in threads:
-            t.join()
+        trend = []  # (minute, RSS MB) every 30 s: a plateau and a leak look alike at two points
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=30.0 / len(threads))
+            trend.append((round((time.monotonic() - began) / 60, 2),
+                          round(process_stats(server.pid)["rss_mb"], 1)))
         elapsed = time.monotonic() - began
         time.sleep(2.0)
         end_stats = process_stats(server.pid)
@@ -266,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                     for k, v in sorted(rec.status.items())},
         "rss_mb": {"start": start_stats["rss_mb"], "end": end_stats["rss_mb"],
                    "growth": end_stats["rss_mb"] / start_stats["rss_mb"] - 1},
+        "rss_trend_mb": trend,
         "open_fds": {"start": start_stats["open_fds"], "end": end_stats["open_fds"]},
         "voice_folders_left": voices_left, "stray_files": stray, "errors": rec.errors[:20],
         "machine": f"{os.cpu_count()} CPU cores",
