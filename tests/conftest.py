@@ -73,19 +73,10 @@ def bundled_model():
 @pytest.fixture(scope="session")
 def spoken_clips(tmp_path_factory) -> list[tuple[bytes, str]]:
     """Real speech (flite's kal, a training voice) as WAV bytes, with what each says."""
-    import subprocess
+    from training.benchmarks.soak import TEXTS, spoken_clips
 
     require_synthesizers()
-    texts = ["The quick brown fox jumps over the lazy dog.",
-             "She sells sea shells by the sea shore every summer morning.",
-             "A few seconds of speech are enough to make a new voice."]
-    folder = tmp_path_factory.mktemp("spoken")
-    out = []
-    for i, text in enumerate(texts):
-        path = folder / f"clip{i}.wav"
-        subprocess.run(["flite", "-voice", "kal", "-t", text, "-o", str(path)], check=True)
-        out.append((path.read_bytes(), text))
-    return out
+    return spoken_clips(tmp_path_factory.mktemp("spoken"), TEXTS[:3])
 
 
 @pytest.fixture

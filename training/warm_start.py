@@ -20,8 +20,8 @@ import torch
 from safetensors.torch import load_file
 
 from training.data import Item
+from voiceadapt.adapt.sea_enc import encode_mels
 from voiceadapt.audio import log_mel
-from voiceadapt.models.acoustic import sequence_mask
 from voiceadapt.models.backbone import Backbone
 
 
@@ -65,14 +65,8 @@ def speaker_means(model: Backbone, items: list[Item], n_speakers: int, per_speak
     model.encoder.eval()
     for spk, own in by_speaker.items():
         chosen = [own[i] for i in rng.permutation(len(own))[:per_speaker]]
-        mels = [model.stats.normalize_mel(log_mel(torch.from_numpy(it.audio.astype(np.float32) / 32768),
-                                                  model.features)) for it in chosen]
-        lens = torch.tensor([m.shape[-1] for m in mels])
-        batch = torch.zeros(len(mels), mels[0].shape[0], int(lens.max()))
-        for i, m in enumerate(mels):
-            batch[i, :, : m.shape[-1]] = m
-        means[spk] = model.encoder(batch, sequence_mask(lens, batch.shape[-1]),
-                                   group=torch.zeros(len(mels), dtype=torch.long))[0]
+        means[spk] = encode_mels(model, [model.stats.normalize_mel(log_mel(
+            torch.from_numpy(it.audio.astype(np.float32) / 32768), model.features)) for it in chosen])
         f0 = torch.from_numpy(np.concatenate([it.f0 for it in own]))
         pitch[spk] = model.stats.voice_pitch(f0[None])[0]
     return means, pitch

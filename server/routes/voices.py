@@ -44,23 +44,21 @@ def _count_active(s, owner: str) -> int:  # noqa: ANN001
         Job.owner == owner, Job.state.in_(ACTIVE_STATES)))
 
 
-def active_jobs(service: Service, owner: str) -> int:
-    with service.db.session() as s:
-        return _count_active(s, owner)
-
-
-def insert_job_within_limit(service: Service, owner: str, job: Job | None) -> None:
-    """Count the key's active jobs and add ``job`` in one locked transaction (429 at the
-    limit): concurrent requests cannot both see room for one more. ``job`` None: only the
-    check."""
+def check_job_room(service: Service, owner: str, s) -> None:  # noqa: ANN001
+    """429 when the key already has its limit of queued or running jobs."""
     limit = service.settings.max_jobs_per_key
+    active = _count_active(s, owner)
+    if active >= limit:
+        raise HTTPException(429, f"{active} adaptation jobs are already queued or running "
+                                 f"for this key; the limit is {limit}")
+
+
+def insert_job_within_limit(service: Service, owner: str, job: Job) -> None:
+    """Count the key's active jobs and add ``job`` in one locked transaction (429 at the
+    limit): concurrent requests cannot both see room for one more."""
     with service.db.owner_locked(owner) as s:
-        active = _count_active(s, owner)
-        if active >= limit:
-            raise HTTPException(429, f"{active} adaptation jobs are already queued or running "
-                                     f"for this key; the limit is {limit}")
-        if job is not None:
-            s.add(job)
+        check_job_room(service, owner, s)
+        s.add(job)
 
 
 def queue_job(service: Service, owner: str, voice: Voice, mode: str) -> Job:
@@ -134,8 +132,9 @@ async def create_voice(
     texts = check_transcripts(transcripts, len(clips))
     if mode != "sea-enc" and None in texts:
         raise HTTPException(422, f"{mode} needs a transcript for every clip (sea-enc needs none)")
-    if mode != "sea-enc" and active_jobs(service, owner) >= service.settings.max_jobs_per_key:
-        insert_job_within_limit(service, owner, None)  # the 429, before anything is stored
+    if mode != "sea-enc":  # before anything is stored: a refused job leaves no voice behind
+        with service.db.session() as s:  # (checked again with the insert)
+            check_job_room(service, owner, s)
     g = await run_in_threadpool(embedding_from_clips, service.model, clips)
     voice = await store_voice(service, owner, name, clips, texts, g)
     job = None

@@ -220,27 +220,25 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
     real_wavs = [load_audio(corpus.audio_path(u)).samples for u in test]
     vectors = [judges.dvector(w) for w in real_wavs]
     enroll = speaker_embedding(judges, real_wavs)
-    loo = []
-    for i, v in enumerate(vectors):
-        others = np.mean([x for j, x in enumerate(vectors) if j != i], axis=0)
-        loo.append(float(v @ (others / np.linalg.norm(others))))
+    loo = [float(v @ e) for v, e in zip(vectors, leave_one_out(vectors), strict=True)]
     said_tests = [u.normalized for u in test] == texts
     wer = judges.wer(texts, real_wavs)[0] if said_tests else None
     real = {"similarity": float(np.mean(loo)), "wer": wer,
             "dnsmos_ovrl": float(np.mean([judges.dnsmos(w) for w in real_wavs])),
             "language": language, "reference_pool_s": round(sum(u.duration for u in pool), 1)}
     real["vectors"] = [np.asarray(v).tolist() for v in vectors]
-    real["copy_synthesis"] = copy_synthesis(model, judges, real_wavs[:COPY_CLIPS], vectors,
-                                            take_seconds(pool, seconds[0]), corpus)
+    # the baselines' reference: the shortest amount, encoded once by the model's encoder
+    baseline_refs = take_seconds(pool, seconds[0])
+    g_ref = adapt.adapt_sea_enc(model, [corpus.audio_path(u) for u in baseline_refs]).embedding
+    real["copy_synthesis"] = copy_synthesis(model, judges, real_wavs[:COPY_CLIPS],
+                                            leave_one_out(vectors)[:COPY_CLIPS], g_ref)
     floor = [synthesize(t, embedding=average, model=model)[0] for t in texts]
     rows.append(_score(judges, spk, "average voice", 0.0, texts, floor, enroll, trials))
-    lookup, candidates = lookup_speaker(model, judges, [corpus.audio_path(u) for u in
-                                                        take_seconds(pool, seconds[0])],
-                                        texts, enroll)
+    lookup, candidates = lookup_speaker(model, judges, g_ref, texts, enroll)
     wavs = [synthesize(t, embedding=model.speaker_embedding(lookup), model=model)[0] for t in texts]
     row = _score(judges, spk, "lookup", 0.0, texts, wavs, enroll, trials)
     row.update({"lookup_speaker": lookup, "lookup_candidates": candidates,
-                "reference_seconds": sum(u.duration for u in take_seconds(pool, seconds[0]))})
+                "reference_seconds": sum(u.duration for u in baseline_refs)})
     rows.append(row)
     for amount in seconds:
         refs_u = take_seconds(pool, amount)
@@ -262,33 +260,38 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
             "trials": [(t[0], t[1], t[2], np.asarray(t[3]).tolist()) for t in trials]}
 
 
-def copy_synthesis(model: Backbone, judges: Judges, wavs: list[np.ndarray], vectors: list,
-                   refs: list[Utterance], corpus: Corpus) -> dict[str, float]:
+def leave_one_out(vectors: list[np.ndarray]) -> list[np.ndarray]:
+    """For each d-vector, the unit mean of the others: the enrollment it is scored against."""
+    out = []
+    for i in range(len(vectors)):
+        others = np.mean([v for j, v in enumerate(vectors) if j != i], axis=0)
+        out.append(others / np.linalg.norm(others))
+    return out
+
+
+def copy_synthesis(model: Backbone, judges: Judges, wavs: list[np.ndarray],
+                   enrollments: list[np.ndarray], g: torch.Tensor) -> dict[str, float]:
     """The vocoder's ceiling: the speaker's own held-out recordings' log-mels through each
-    vocoder (the WaveNet conditioned on the SEA-ENC embedding of the reference clips), each
-    against the enrollment of the speaker's other held-out recordings (leave-one-out, as the
-    ceiling is measured)."""
-    g = adapt.adapt_sea_enc(model, [corpus.audio_path(u) for u in refs]).embedding
+    vocoder (the WaveNet conditioned on ``g``, the SEA-ENC embedding of the reference
+    clips), each against its leave-one-out enrollment, as the ceiling is measured."""
     out = {}
     for vocoder in ("griffin-lim", "wavenet"):
         sims = []
-        for i, wav in enumerate(wavs):
-            others = np.mean([v for j, v in enumerate(vectors) if j != i], axis=0)
+        for wav, enrollment in zip(wavs, enrollments, strict=True):
             mel = model.stats.normalize_mel(log_mel(torch.from_numpy(wav), model.features))[None]
             audio = vocode(model, mel, g[None], vocoder, torch.Generator().manual_seed(0))[0]
-            sims.append(float(judges.dvector(audio.numpy()) @ (others / np.linalg.norm(others))))
+            sims.append(float(judges.dvector(audio.numpy()) @ enrollment))
         out[vocoder] = float(np.mean(sims))
     return out
 
 
-def lookup_speaker(model: Backbone, judges: Judges, refs: list, texts: list[str],
+def lookup_speaker(model: Backbone, judges: Judges, g: torch.Tensor, texts: list[str],
                    enroll: np.ndarray, nearest: int = LOOKUP_NEAREST, probe: int = 2,
                    ) -> tuple[str, list[str]]:
-    """The lookup baseline's speaker: among the ``nearest`` training speakers to the reference
-    clips by the model's own encoder (cosine to the table), the one whose unadapted voice
-    speaking ``probe`` test sentences is most similar to the enrollment (the judge picks
+    """The lookup baseline's speaker: among the ``nearest`` training speakers to ``g`` (the
+    reference clips by the model's own encoder; cosine to the table), the one whose unadapted
+    voice speaking ``probe`` test sentences is most similar to the enrollment (the judge picks
     it: a baseline no adaptation mode can do better than by choosing)."""
-    g = adapt.adapt_sea_enc(model, refs).embedding
     table = model.speaker_table.weight.detach()
     cos = torch.nn.functional.normalize(table, dim=-1) @ torch.nn.functional.normalize(g, dim=0)
     candidates = [model.speakers[i] for i in cos.topk(min(nearest, len(table))).indices.tolist()]

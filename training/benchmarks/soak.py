@@ -42,10 +42,11 @@ TEXTS = ["The quick brown fox jumps over the lazy dog.",
          "Please call me back at five thirty tomorrow afternoon."]
 
 
-def spoken_clips(folder: Path) -> list[tuple[bytes, str]]:
-    """Speech from flite's kal (a training voice), with what each clip says."""
+def spoken_clips(folder: Path, texts: list[str] = TEXTS) -> list[tuple[bytes, str]]:
+    """Real speech from flite's kal (a training voice) as WAV bytes, with what each says
+    (the service tests' reference clips too)."""
     out = []
-    for i, text in enumerate(TEXTS):
+    for i, text in enumerate(texts):
         path = folder / f"clip{i}.wav"
         subprocess.run(["flite", "-voice", "kal", "-t", text, "-o", str(path)], check=True)
         out.append((path.read_bytes(), text))

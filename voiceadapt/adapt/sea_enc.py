@@ -38,23 +38,28 @@ def load_references(sources: Sequence[AudioSource], limits: AudioLimits | None =
 
 
 @torch.no_grad()
-def embedding_from_clips(model: Backbone, clips: Sequence[Audio]) -> torch.Tensor:
-    """The encoder over every frame of already loaded clips -> g (S,)."""
-    mels = []
-    for audio in clips:
-        mels.append(model.stats.normalize_mel(log_mel(audio.samples, model.features)))
+def encode_mels(model: Backbone, mels: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The encoder over every frame of a speaker's normalized log-mels (M, T_i) -> g (S,)."""
     lengths = torch.tensor([m.shape[-1] for m in mels])
     batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))
     for i, m in enumerate(mels):
         batch[i, :, : m.shape[-1]] = m
     mask = torch.arange(batch.shape[-1])[None, :] < lengths[:, None]
     device = model.speaker_table.weight.device
-    g = model.encoder(batch.to(device), mask.to(device), group=torch.zeros(len(mels), dtype=torch.long,
-                                                                          device=device))
+    return model.encoder(batch.to(device), mask.to(device),
+                         group=torch.zeros(len(mels), dtype=torch.long, device=device))[0]
+
+
+@torch.no_grad()
+def embedding_from_clips(model: Backbone, clips: Sequence[Audio]) -> torch.Tensor:
+    """The encoder over every frame of already loaded clips -> g (S,); a model that carries
+    the voice's pitch in g gets it measured from the clips."""
+    g = encode_mels(model, [model.stats.normalize_mel(log_mel(audio.samples, model.features))
+                            for audio in clips])
     if model.cfg.acoustic.pitch_in_speaker:  # the voice's pitch is measured, not predicted
         f0_hz = torch.from_numpy(np.concatenate([f0(a.samples, model.features)[0] for a in clips]))
-        g = model.with_voice_pitch(g, f0_hz[None])
-    return g[0]
+        g = model.with_voice_pitch(g[None], f0_hz[None])[0]
+    return g
 
 
 def adapt_sea_enc(model: Backbone, clips: Sequence[AudioSource], name: str = "",
