@@ -33,6 +33,11 @@ class ModelConfig:
     warm_start: str = ""
     encoder_init: str = ""
     pitch_in_speaker: bool = False  # the voice's measured log-F0 mean/spread in g's last 2 channels
+    # a WaveNet conditioned on the mels alone (speaker_channels 0), which serves any acoustic
+    # model and voice (training/vocoder.py); a speaker WaveNet from model.init is made
+    # speaker-free at the table's mean voice
+    universal_vocoder: bool = False
+    vocoder_init: str = ""  # start the (universal) WaveNet from this vocoder file
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class TrainConfig:
     wavenet_segment: int = 8000  # samples per WaveNet training segment
     wavenet: bool = True  # false: train everything but the WaveNet (acoustic model, aligner,
     # encoder, table), e.g. to sharpen the acoustic model cheaply on CPUs
+    acoustic: bool = True  # false: WaveNet-only updates, everything else frozen (a vocoder run;
+    # needs model.init, the acoustic model the vocoder will serve)
     wavenet_extra_steps: int = 0  # WaveNet-only updates after each joint step (the WaveNet
     # needs many more updates than the acoustic model, and its steps are cheap)
     lr: float = 1e-3
@@ -104,6 +111,11 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     cfg = RunConfig(**{name: _build(cls, data.get(name, {}), name) for name, cls in sections.items()})
     if not cfg.train.wavenet and cfg.train.wavenet_extra_steps:
         raise ValueError("train.wavenet_extra_steps needs train.wavenet = true")
+    if not cfg.train.acoustic and not (cfg.train.wavenet and cfg.model.init):
+        raise ValueError("train.acoustic = false trains the WaveNet alone: it needs "
+                         "train.wavenet = true and model.init (the acoustic model it serves)")
+    if cfg.model.vocoder_init and not cfg.model.universal_vocoder:
+        raise ValueError("model.vocoder_init needs model.universal_vocoder = true")
     return cfg
 
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Train the default backbone on a lent GPU machine, then generate held-out evaluation audio.
-# Carried in: the repo, gpu/train.npz + gpu/heldout.npz (training/pack.py) and .whl/ (soundfile,
-# cffi, pycparser wheels for the machine's Python). Everything worth keeping lands in $OUT.
-#   CONFIG=configs/gpu.toml bash training/device_train.sh
+# One GPU relay (issue 14): continue the committed universal vocoder
+# (training/relay_weights/vocoder.safetensors) and, with configs/relay.toml, the corpus v2 acoustic
+# model beside it, for at most the config's max_minutes; weights and metrics land in $OUT.
+# Carried in (made by `python -m training.relay prepare`): relay/train.npz (the packed corpus),
+# relay/init.safetensors (the acoustic model to continue), and .whl/ (soundfile, cffi,
+# pycparser wheels for the machine's Python, used only when soundfile is missing).
+#   bash training/device_train.sh                                  # acoustic + vocoder
+#   CONFIG=configs/relay_vocoder.toml bash training/device_train.sh   # the vocoder alone
+# Back here: `python -m training.relay land <folder with $OUT's files>`.
 set -uo pipefail
-CONFIG=${CONFIG:-configs/gpu.toml}
-PACK_DIR=${PACK_DIR:-gpu}
+CONFIG=${CONFIG:-configs/relay.toml}
 OUT=${OUT:-/tmp/out}
-RUN=${RUN:-/tmp/voiceadapt-run}
+RUN=${RUN:-/tmp/voiceadapt-relay}
+TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-600}  # a hard stop beyond the config's own time budget
 mkdir -p "$OUT"
 if ! python3 -c "import soundfile" 2>/dev/null && [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -17,15 +22,16 @@ fi
 export PYTHONUNBUFFERED=1
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv
 start=$(date +%s)
-python3 -m training.train --config "$CONFIG" --run-dir "$RUN" 2>&1 \
+timeout --signal=INT --kill-after=30 "$TRAIN_TIMEOUT" \
+  python3 -m training.train --config "$CONFIG" --run-dir "$RUN" 2>&1 \
   | tr '\r' '\n' | awk 'NR % 50 == 1 || !/it\/s/' > "$OUT/train.log"
 status=${PIPESTATUS[0]}
 echo "training exit $status after $(( $(date +%s) - start )) s"
 tail -5 "$OUT/train.log"
 latest=$(cat "$RUN/latest" 2>/dev/null) || { echo "no checkpoint"; exit 1; }
-cp "$RUN/$latest.safetensors" "$OUT/default.safetensors"
-cp "$RUN/metrics.jsonl" "$OUT/metrics.jsonl"
-timeout "${GEN_TIMEOUT:-150}" python3 -m training.generate_eval --model "$OUT/default.safetensors" \
-  --items "$PACK_DIR/heldout.npz" --out "$OUT/eval_audio.npz" 2>&1 | tail -5
+cp "$RUN/$latest.safetensors" "$OUT/backbone.safetensors"
+cp "$RUN/$latest.vocoder.safetensors" "$OUT/vocoder.safetensors" 2>/dev/null \
+  || echo "no vocoder file: the config's WaveNet is not universal"
+cp "$RUN/metrics.jsonl" "$RUN/config.toml" "$OUT/"
 echo "total $(( $(date +%s) - start )) s"
 exit "$status"

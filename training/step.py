@@ -24,9 +24,12 @@ class TrainStep(nn.Module):
         self.model = model
 
     def wavenet_loss(self, w: WaveNetBatch) -> torch.Tensor:
-        # the WaveNet learns on table embeddings; the encoder is trained to land on them
+        # the WaveNet learns on table embeddings; the encoder is trained to land on them. A
+        # universal WaveNet hears the mels alone (its corpus's speakers need not be the table's)
         m = self.model
-        g = m.speaker_table(w.speakers.to(m.speaker_table.weight.device))
+        device = m.speaker_table.weight.device
+        g = (m.speaker_table(w.speakers.to(device)) if m.cfg.wavenet.speaker_channels
+             else torch.zeros(len(w.speakers), 0, device=device))
         return L.wavenet_loss(m, w.audio, w.frame_audio, g)
 
     def forward(self, a: AcousticBatch | None, w: WaveNetBatch | None, use_encoder: bool,

@@ -40,11 +40,14 @@ from voiceadapt.text.symbols import registered_table
 
 
 def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> BackboneConfig:
+    wavenet_speakers = 0 if cfg.model.universal_vocoder else cfg.model.speaker_channels
     if cfg.model.size == "compact":
         compact = BackboneConfig.compact(n_symbols, params.n_mels, params.hop_length,
                                          cfg.model.speaker_channels)
-        return dataclasses.replace(compact, acoustic=dataclasses.replace(
-            compact.acoustic, pitch_in_speaker=cfg.model.pitch_in_speaker))
+        return dataclasses.replace(
+            compact, acoustic=dataclasses.replace(compact.acoustic,
+                                                  pitch_in_speaker=cfg.model.pitch_in_speaker),
+            wavenet=dataclasses.replace(compact.wavenet, speaker_channels=wavenet_speakers))
     if cfg.model.size != "default":
         raise ValueError(f"model.size must be 'default' or 'compact', not {cfg.model.size!r}")
     from voiceadapt.models.acoustic import AcousticConfig
@@ -57,7 +60,7 @@ def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> Backb
                                 n_heads=2, encoder_layers=3, decoder_layers=3, ff_channels=512,
                                 predictor_channels=128, speaker_channels=s,
                                 pitch_in_speaker=cfg.model.pitch_in_speaker),
-        wavenet=WaveNetConfig(cond_channels=params.n_mels, speaker_channels=s,
+        wavenet=WaveNetConfig(cond_channels=params.n_mels, speaker_channels=wavenet_speakers,
                               hop_length=params.hop_length),
         encoder=EncoderConfig(n_mels=params.n_mels, channels=128, layers=4, speaker_channels=s),
     )
@@ -77,14 +80,20 @@ def corpus_stats(items: list[Item], params: FeatureParams, limit: int = 200) -> 
 
 def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams) -> Backbone:
     """The ``model.init`` checkpoint, checked against this run's model size, speakers and
-    features; its normalization statistics come with it (the weights depend on them)."""
+    features; its normalization statistics come with it (the weights depend on them). For a
+    universal vocoder, a speaker WaveNet is made speaker-free; a vocoder-only run
+    (``train.acoustic = false``) may train it on any corpus's speakers."""
+    from training.vocoder import extract, install
     from voiceadapt.models.checkpoint import load
 
     model = load(cfg.model.init)
+    if cfg.model.universal_vocoder and model.cfg.wavenet.speaker_channels:
+        model = install(model, extract(model))
     expected = model_config(cfg, len(model.symbols), params)
     if model.cfg != expected:
         raise ValueError(f"{cfg.model.init} is not a model of size {cfg.model.size!r}")
-    if model.speakers != speakers:
+    vocoder_only = cfg.model.universal_vocoder and not cfg.train.acoustic
+    if model.speakers != speakers and not vocoder_only:
         raise ValueError(f"{cfg.model.init} was trained on other speakers than this corpus's")
     params.check_compatible(model.features)
     return model.train()
@@ -136,23 +145,31 @@ class Trainer:
                      if cfg.model.warm_start else corpus_stats(items, params))
             self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
                                   stats)
-            resuming = any(run.glob("step_*.train.pt"))
-            if (cfg.model.warm_start or cfg.model.encoder_init) and not resuming:
+            if (cfg.model.warm_start or cfg.model.encoder_init) and not any(run.glob("step_*.train.pt")):
                 from training.warm_start import warm_start
 
                 warm_start(self.model, cfg.model.warm_start, cfg.model.encoder_init, items, self.log)
             self.model.to(self.device)
+        resuming = any(run.glob("step_*.train.pt"))
+        if cfg.model.vocoder_init and not resuming:
+            from training.vocoder import load_into, load_vocoder
+
+            load_into(self.model, load_vocoder(cfg.model.vocoder_init))
+            self.log(f"WaveNet from {cfg.model.vocoder_init}")
         if cfg.model.pitch_in_speaker:  # the table's pitch channels are measured: never trained
             keep = torch.ones_like(self.model.speaker_table.weight)
             keep[:, -2:] = 0
             self.model.speaker_table.weight.register_hook(lambda grad: grad * keep)
         top = max((int(item.ids.max()) for item in items), default=0)
-        if top >= len(self.model.symbols):
+        if top >= len(self.model.symbols) and cfg.train.acoustic:
             raise ValueError(
                 f"the corpus uses phoneme symbols beyond the model's table {self.model.symbols.version} "
                 f"({len(self.model.symbols)} symbols): set model.symbols = \"ipa-2\" in the run config")
         if not cfg.train.wavenet:
             self.model.wavenet.requires_grad_(False)  # frozen: DDP and AdamW skip it
+        if not cfg.train.acoustic:  # a vocoder run: only the WaveNet learns
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(name.startswith("wavenet."))
         self.step_module: torch.nn.Module = TrainStep(self.model)
         if self.world > 1:
             self.step_module = torch.nn.parallel.DistributedDataParallel(
@@ -167,6 +184,9 @@ class Trainer:
         self.ema = {k: v.detach().clone().float() for k, v in self.model.state_dict().items()}
         self.sampler = BatchSampler(items, params, seed=t.seed * 1000 + self.rank)
         self.step = 0
+        # the WaveNet's own ledger over resumes: updates, samples, training seconds
+        self.wavenet_updates = self.wavenet_samples = 0
+        self.train_seconds = 0.0
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                          if want_cuda and t.bf16 else nullcontext())
 
@@ -201,6 +221,9 @@ class Trainer:
         self.sched.load_state_dict(state["scheduler"])
         self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
         self.step = int(state["step"])
+        self.wavenet_updates = int(state.get("wavenet_updates", 0))
+        self.wavenet_samples = int(state.get("wavenet_samples", 0))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self.sampler.rng = np.random.default_rng(state["rng_seed"] + self.rank)
         self.log(f"resumed from step {self.step}")
 
@@ -209,19 +232,52 @@ class Trainer:
             return
         name = f"step_{self.step:07d}"
         ema_state = {k: v.to(self.model.state_dict()[k].dtype) for k, v in self.ema.items()}
+        seconds = self.train_seconds + self._elapsed()
         save_backbone(self.model, self.run / f"{name}.safetensors", state=ema_state,
                       extra={"step": self.step, "weights": "ema", "git": _git_hash()})
+        if not self.model.cfg.wavenet.speaker_channels:
+            self._save_vocoder(self.run / f"{name}.vocoder.safetensors", ema_state, seconds)
         with atomic_path(self.run / f"{name}.train.pt") as tmp:
             torch.save({
                 "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
                 "scheduler": self.sched.state_dict(), "ema": self.ema, "step": self.step,
                 "rng_seed": int(self.sampler.rng.integers(2**31)),
+                "wavenet_updates": self.wavenet_updates, "wavenet_samples": self.wavenet_samples,
+                "train_seconds": seconds,
             }, tmp)
         atomic_write_text(self.run / "latest", name + "\n")
         keep = self.cfg.train.keep_checkpoints
         for old in sorted(self.run.glob("step_*.train.pt"))[:-keep]:
             old.unlink()
-            old.with_name(old.name.replace(".train.pt", ".safetensors")).unlink(missing_ok=True)
+            for suffix in (".safetensors", ".vocoder.safetensors"):
+                old.with_name(old.name.replace(".train.pt", suffix)).unlink(missing_ok=True)
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.started if self.started else 0.0
+
+    def _save_vocoder(self, path: Path, ema_state: dict[str, torch.Tensor], seconds: float) -> None:
+        """The universal WaveNet's EMA weights as a vocoder file, with a ledger that adds this
+        run's updates, samples and device minutes to those of the file it started from."""
+        from training.vocoder import Vocoder, load_vocoder, save_vocoder
+        from voiceadapt.models.wavenet import WaveNet
+
+        before: dict[str, object] = {}
+        if self.cfg.model.vocoder_init:
+            before = load_vocoder(self.cfg.model.vocoder_init).extra
+        kind = "gpu_minutes" if self.device.type == "cuda" else "cpu_minutes"
+        ledger = {
+            "updates": int(before.get("updates", 0)) + self.wavenet_updates,  # type: ignore[call-overload]
+            "samples": int(before.get("samples", 0)) + self.wavenet_samples,  # type: ignore[call-overload]
+            "gpu_minutes": float(before.get("gpu_minutes", 0.0)),  # type: ignore[arg-type]
+            "cpu_minutes": float(before.get("cpu_minutes", 0.0)),  # type: ignore[arg-type]
+            "source": before.get("source", self.cfg.model.init or "scratch"),
+            "git": _git_hash(),
+        }
+        ledger[kind] = round(float(ledger[kind]) + self.world * seconds / 60, 2)  # type: ignore[arg-type]
+        net = WaveNet(self.model.cfg.wavenet)
+        net.load_state_dict({k[len("wavenet."):]: v.float().cpu() for k, v in ema_state.items()
+                             if k.startswith("wavenet.")})
+        save_vocoder(Vocoder(net, self.model.features, self.model.stats, ledger), path)
 
     # -- training ----------------------------------------------------------------------
     def log(self, message: str) -> None:
@@ -249,7 +305,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One joint update, then ``wavenet_extra_steps`` WaveNet-only updates."""
         t = self.cfg.train
-        a = self.sampler.acoustic(t.batch_size)
+        a = self.sampler.acoustic(t.batch_size) if t.acoustic else None
         w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment) if t.wavenet else None
         use_encoder = bool(self.sampler.rng.random() < t.encoder_prob)
         bin_weight = 1.0 if self.step >= t.bin_loss_start else 0.0
@@ -257,6 +313,10 @@ class Trainer:
         for _ in range(t.wavenet_extra_steps):
             w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
             losses["wavenet"] = self._update(None, w, False, 0.0)["wavenet"]
+        if t.wavenet:
+            updates = 1 + t.wavenet_extra_steps
+            self.wavenet_updates += updates
+            self.wavenet_samples += updates * t.wavenet_batch_size * t.wavenet_segment * self.world
         self.sched.step()
         self.step += 1
         return {k: float(v.detach()) for k, v in losses.items()}

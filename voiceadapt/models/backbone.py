@@ -22,8 +22,9 @@ class BackboneConfig:
     encoder: EncoderConfig
 
     def __post_init__(self) -> None:
-        sizes = {self.acoustic.speaker_channels, self.wavenet.speaker_channels,
-                 self.encoder.speaker_channels}
+        # the WaveNet may be universal (speaker_channels = 0): conditioned on the mels alone
+        sizes = {self.acoustic.speaker_channels, self.encoder.speaker_channels,
+                 self.wavenet.speaker_channels or self.acoustic.speaker_channels}
         if len(sizes) != 1:
             raise ValueError(f"speaker_channels differ between the networks: {sorted(sizes)}")
         if not (self.acoustic.n_mels == self.wavenet.cond_channels == self.encoder.n_mels):

@@ -1,0 +1,215 @@
+"""The universal vocoder (a WaveNet on mel frames alone, in a file of its own) and the GPU
+relay that trains it, run here on the CPU for a few steps (issue 14)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.config import from_dict
+from training.vocoder import Vocoder, extract, install, load_vocoder, renormalize, save_vocoder, speaker_free
+from voiceadapt.audio import FeatureParams
+from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
+from voiceadapt.models.checkpoint import load, save
+from voiceadapt.text import SymbolTable
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _backbone(seed: int = 0, stats: NormStats | None = None, speakers: int = 3) -> Backbone:
+    torch.manual_seed(seed)
+    params = FeatureParams()
+    table = SymbolTable()
+    cfg = BackboneConfig.compact(len(table), params.n_mels, params.hop_length, 16)
+    stats = stats or NormStats(mel_mean=(-4.0,) * params.n_mels, mel_std=(2.0,) * params.n_mels)
+    model = Backbone(cfg, [f"spk{i}" for i in range(speakers)], table, params, stats)
+    with torch.no_grad():  # biases away from zero, so a lost term shows
+        for p in model.wavenet.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def test_speaker_free_wavenet_is_the_mean_voice():
+    model = _backbone()
+    net, g = model.wavenet, model.speaker_table.weight.detach()
+    free = speaker_free(net, g)
+    assert free.cfg.speaker_channels == 0 and not any(".spk." in k for k in free.state_dict())
+    audio = torch.randint(0, 256, (2, 1000))
+    frames = torch.randn(2, 80, 5)
+    with torch.no_grad():
+        want = net(audio, frames, g.mean(0, keepdim=True).expand(2, -1))
+        got = free(audio, frames)
+        other = net(audio, frames, g[:1].expand(2, -1))
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, other, atol=1e-3)  # the speaker bias mattered
+
+
+def test_renormalized_wavenet_reads_another_models_mel_units():
+    n = 80
+    old = NormStats(mel_mean=tuple(torch.linspace(-6, -2, n).tolist()),
+                    mel_std=tuple(torch.linspace(1.5, 2.5, n).tolist()))
+    new = NormStats(mel_mean=tuple(torch.linspace(-5, -3, n).tolist()),
+                    mel_std=tuple(torch.linspace(2.5, 1.0, n).tolist()))
+    net = speaker_free(_backbone().wavenet, torch.zeros(1, 16))
+    moved = speaker_free(net, torch.zeros(1, 16))
+    renormalize(moved, old, new)
+    mel = torch.randn(1, n, 10) - 4.0
+    audio = torch.randint(0, 256, (1, 2000))
+    with torch.no_grad():
+        want = net(audio, old.normalize_mel(mel))
+        got = moved(audio, new.normalize_mel(mel))
+        unconverted = net(audio, new.normalize_mel(mel))
+    inner = slice(3 * 200, 8 * 200)  # the zero-padded edge frames differ, by design
+    assert torch.allclose(got[..., inner], want[..., inner], atol=1e-4)
+    assert not torch.allclose(unconverted[..., inner], want[..., inner], atol=1e-2)
+
+
+def test_vocoder_file_round_trip_and_install(tmp_path):
+    source = _backbone(seed=1)
+    path = save_vocoder(extract(source, {"updates": 7}), tmp_path / "v.safetensors")
+    vocoder = load_vocoder(path)
+    assert vocoder.extra == {"updates": 7} and vocoder.stats == source.stats
+    other_stats = NormStats(mel_mean=(-5.0,) * 80, mel_std=(1.5,) * 80)
+    target = _backbone(seed=2, stats=other_stats, speakers=5)
+    spoken = install(target, vocoder)
+    assert spoken.cfg.wavenet.speaker_channels == 0 and spoken.speakers == target.speakers
+    for k, v in target.state_dict().items():
+        if not k.startswith("wavenet."):
+            assert torch.equal(spoken.state_dict()[k], v), k
+    back = load(save(spoken, tmp_path / "m.safetensors"))  # a self-describing checkpoint
+    mel = torch.randn(1, 80, 6)
+    from voiceadapt.models.vocoders import vocode
+
+    def wav(m: Backbone) -> torch.Tensor:
+        return vocode(m, mel, m.speaker_embedding(m.speakers[0])[None], "wavenet",
+                      generator=torch.Generator().manual_seed(3), folds=1)
+
+    assert wav(back).shape == (1, 6 * 200) and torch.equal(wav(back), wav(spoken))
+    with pytest.raises(ValueError, match="not a voiceadapt vocoder"):
+        load_vocoder(tmp_path / "m.safetensors")
+
+
+def _relay_config(path: Path, pack: Path, init: Path, vocoder: Path, **train: object) -> Path:
+    settings = {"steps": 3, "batch_size": 2, "wavenet_batch_size": 2, "wavenet_segment": 2000,
+                "wavenet_extra_steps": 1, "lr": 0.003, "warmup_steps": 1, "checkpoint_every": 3,
+                "log_every": 1, "keep_checkpoints": 1, **train}
+    lines = [f'[data]\npack = "{pack}"', "[model]", 'size = "compact"', "speaker_channels = 16",
+             f'init = "{init}"', "universal_vocoder = true", f'vocoder_init = "{vocoder}"', "[train]"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def relay_inputs(tiny_corpus, tmp_path_factory):
+    """A packed tiny corpus, a compact model trained on its speakers, and a vocoder file
+    extracted from it (a ledger of 100 earlier updates)."""
+    from training.data import load_corpus_items
+    from training.pack import main as pack
+    from training.train import Trainer
+
+    corpus, _, root = tiny_corpus
+    out = tmp_path_factory.mktemp("relay")
+    pack(["--corpus", str(corpus.root), "--cache", str(root / "cache"), "--out", str(out),
+          "--held-out", "0"])
+    params = FeatureParams()
+    items, speakers = load_corpus_items(corpus.root, root / "cache", params, "train")
+    model = Trainer(from_dict({"model": {"size": "compact", "speaker_channels": 16}}), out / "run",
+                    items, speakers, params).model
+    init = save(model, out / "init.safetensors")
+    vocoder = save_vocoder(extract(model, {"updates": 100, "samples": 10**6, "gpu_minutes": 1.5}),
+                           out / "vocoder.safetensors")
+    return out, init, vocoder, items
+
+
+def test_vocoder_only_run_trains_the_wavenet_alone(relay_inputs, tmp_path):
+    """train.acoustic = false: the WaveNet learns (its loss falls) on a corpus of other
+    speakers than the model's, nothing else moves, and the vocoder's ledger adds up."""
+    from training.data import BatchSampler
+    from training.step import TrainStep
+    from training.train import Trainer
+
+    pack, init, vocoder, items = relay_inputs
+    start = load(init)
+    stranger = dataclasses.replace(items[0], speaker=0)
+    assert len(start.speakers) >= 2  # the run's corpus below has one "speaker" the model lacks
+    config = _relay_config(tmp_path / "v.toml", pack / "train.npz", init, vocoder, steps=60, lr=0.01,
+                           acoustic=False, wavenet_extra_steps=0, checkpoint_every=60)
+    from training.config import load_config
+
+    cfg = load_config(config)
+    trainer = Trainer(cfg, tmp_path / "run", [stranger, *items[1:]], ["someone-else"], FeatureParams())
+    batch = BatchSampler(items, FeatureParams(), seed=5).wavenet(4, 2000)
+    step = TrainStep(trainer.model)
+    with torch.no_grad():
+        before = float(step.wavenet_loss(batch))
+    trainer.fit()
+    with torch.no_grad():
+        after = float(step.wavenet_loss(batch))
+    assert after < before - 0.2, (before, after)
+    for k, v in start.state_dict().items():
+        if not k.startswith("wavenet."):
+            assert torch.equal(trainer.model.state_dict()[k], v), k
+    ledger = load_vocoder(tmp_path / "run" / "step_0000060.vocoder.safetensors").extra
+    assert ledger["updates"] == 160 and ledger["samples"] == 10**6 + 60 * 2 * 2000
+    assert ledger["cpu_minutes"] > 0 and ledger["gpu_minutes"] == 1.5
+
+
+def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
+    """training/device_train.sh for a few steps on the CPU, then `training.relay land`:
+    the vocoder file, its sha256, the ledger row and the next relay's init."""
+    from training.relay import land
+    from voiceadapt.files import sha256_file
+
+    pack, init, vocoder, _ = relay_inputs
+    config = _relay_config(tmp_path / "relay.toml", pack / "train.npz", init, vocoder)
+    out = tmp_path / "out"
+    env = {**os.environ, "CONFIG": str(config), "OUT": str(out), "RUN": str(tmp_path / "run"),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "training/device_train.sh"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {"backbone.safetensors", "vocoder.safetensors", "metrics.jsonl", "train.log"} <= \
+        {p.name for p in out.iterdir()}
+    committed, carried = tmp_path / "committed", tmp_path / "carried"
+    committed.mkdir()
+    (committed / "ledger.jsonl").write_text(json.dumps(
+        {"relay": 1, "updates": 40, "cumulative_updates": 100, "gpu_minutes": 1.5}) + "\n")
+    row = land(out, committed, carried)
+    assert row["relay"] == 2 and row["updates"] == 3 * 2 and row["cumulative_updates"] == 106
+    assert row["minutes"] == 0.0  # a CPU run adds no GPU minutes
+    assert "wavenet" in row["loss_at_end"]  # type: ignore[operator]
+    digest = (committed / "vocoder.sha256").read_text().split()[0]
+    assert digest == sha256_file(committed / "vocoder.safetensors")
+    assert load(carried / "init.safetensors").cfg.wavenet.speaker_channels == 0
+    with pytest.raises(FileNotFoundError, match="left no backbone.safetensors"):
+        land(committed, committed, carried)  # holds a vocoder file, but no relay's output
+
+
+def test_relay_configs_are_valid_and_consistent():
+    from training.config import load_config
+
+    joint, alone = load_config(ROOT / "configs/relay.toml"), load_config(ROOT / "configs/relay_vocoder.toml")
+    for cfg in (joint, alone):
+        assert cfg.model.universal_vocoder and cfg.model.vocoder_init == \
+            "training/relay_weights/vocoder.safetensors"
+        assert cfg.train.max_minutes <= 9
+    assert joint.train.acoustic and not alone.train.acoustic
+    committed = load_vocoder(ROOT / "training/relay_weights/vocoder.safetensors")
+    assert committed.net.cfg.speaker_channels == 0
+    sha = (ROOT / "training/relay_weights/vocoder.sha256").read_text().split()[0]
+    from voiceadapt.files import sha256_file
+
+    assert sha == sha256_file(ROOT / "training/relay_weights/vocoder.safetensors")
+    with pytest.raises(ValueError, match="needs train.wavenet = true and model.init"):
+        from_dict({"train": {"acoustic": False}})
+    with pytest.raises(ValueError, match="needs model.universal_vocoder"):
+        from_dict({"model": {"vocoder_init": "x"}})
+    assert Vocoder  # the public name the docs use

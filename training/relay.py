@@ -1,0 +1,119 @@
+"""Before and after a GPU relay (``training/device_train.sh``, issue 14).
+
+``prepare`` makes what the relay carries (64 MiB in all): ``relay/train.npz``, the packed
+corpus (speaker-balanced subset), and ``relay/init.safetensors``, the acoustic model the relay
+continues (kept from the previous relay unless ``--init`` names another).
+
+``land`` takes the relay's files back: the vocoder goes to ``training/relay_weights/vocoder.safetensors``
+with its sha256 (committed, so every relay continues from the newest), a line goes to
+``training/relay_weights/ledger.jsonl`` (cumulative updates, samples and GPU minutes, the loss at the
+end), and the backbone becomes the next relay's ``relay/init.safetensors``.
+
+    python -m training.relay prepare --corpus data/corpus_v2 --init runs/v2/step_0002844.safetensors
+    python -m training.relay land /path/to/relay/files
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from training.vocoder import load_vocoder
+from voiceadapt.files import atomic_path, atomic_write_text, sha256_file
+
+COMMITTED = Path("training/relay_weights")
+CARRIED = Path("relay")
+CARRY_LIMIT_MIB = 64.0
+WHEELS_MIB = 3.0  # room left for .whl/ (soundfile, cffi, pycparser)
+
+
+def ledger_rows(folder: Path = COMMITTED) -> list[dict[str, object]]:
+    path = folder / "ledger.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] \
+        if path.exists() else []
+
+
+def loss_at_end(metrics: Path, last: int = 10) -> dict[str, float]:
+    """Mean of each loss over the last ``last`` logged steps (the curve is noisy)."""
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    tail = rows[-last:]
+    keys = [k for k in ("wavenet", "mel", "total") if all(k in r for r in tail)]
+    return {k: round(float(np.mean([r[k] for r in tail])), 4) for k in keys} if tail else {}
+
+
+def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> dict[str, object]:
+    """Check and take in a relay's files; returns the ledger row it appended."""
+    vocoder_file, backbone = folder / "vocoder.safetensors", folder / "backbone.safetensors"
+    for path in (vocoder_file, backbone, folder / "metrics.jsonl"):
+        if not path.exists():
+            raise FileNotFoundError(f"the relay left no {path.name} in {folder}")
+    vocoder = load_vocoder(vocoder_file)  # refuses a damaged file before anything is replaced
+    from voiceadapt.models.checkpoint import load
+
+    load(backbone)
+    previous = ledger_rows(committed)
+    before = previous[-1] if previous else {"cumulative_updates": 0, "gpu_minutes": 0.0}
+    extra = vocoder.extra
+    row = {
+        "relay": len(previous) + 1,
+        "date": datetime.date.today().isoformat(),
+        "git": extra.get("git", "unknown"),
+        "minutes": round(float(extra.get("gpu_minutes", 0.0)) - float(before["gpu_minutes"]), 2),  # type: ignore[arg-type]
+        "updates": int(extra.get("updates", 0)) - int(before["cumulative_updates"]),  # type: ignore[call-overload]
+        "cumulative_updates": int(extra.get("updates", 0)),  # type: ignore[call-overload]
+        "cumulative_samples": int(extra.get("samples", 0)),  # type: ignore[call-overload]
+        "gpu_minutes": float(extra.get("gpu_minutes", 0.0)),  # type: ignore[arg-type]
+        "loss_at_end": loss_at_end(folder / "metrics.jsonl"),
+    }
+    committed.mkdir(parents=True, exist_ok=True)
+    target = committed / "vocoder.safetensors"
+    with atomic_path(target) as tmp:
+        shutil.copyfile(vocoder_file, tmp)
+    atomic_write_text(committed / "vocoder.sha256", f"{sha256_file(target)}  vocoder.safetensors\n")
+    with open(committed / "ledger.jsonl", "a") as f:
+        f.write(json.dumps(row) + "\n")
+    carried.mkdir(parents=True, exist_ok=True)
+    with atomic_path(carried / "init.safetensors") as tmp:
+        shutil.copyfile(backbone, tmp)
+    return row
+
+
+def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED) -> None:
+    from training.pack import main as pack
+
+    carried.mkdir(parents=True, exist_ok=True)
+    if init:
+        with atomic_path(carried / "init.safetensors") as tmp:
+            shutil.copyfile(init, tmp)
+    init_mib = ((carried / "init.safetensors").stat().st_size / 2**20
+                if (carried / "init.safetensors").exists() else 0.0)
+    budget = CARRY_LIMIT_MIB - init_mib - WHEELS_MIB - 1.0
+    pack(["--corpus", corpus, "--cache", cache, "--out", str(carried), "--held-out", "0",
+          "--max-mib", f"{budget:.1f}"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    pre = sub.add_parser("prepare", help="pack the corpus and the acoustic start into relay/")
+    pre.add_argument("--corpus", default="data/corpus_v2")
+    pre.add_argument("--cache", default="data/cache")
+    pre.add_argument("--init", help="backbone the relay continues (default: keep relay/init)")
+    back = sub.add_parser("land", help="take a relay's weights and metrics in")
+    back.add_argument("folder")
+    args = parser.parse_args(argv)
+    if args.command == "prepare":
+        prepare(args.corpus, args.cache, args.init)
+    else:
+        print(json.dumps(land(Path(args.folder))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
