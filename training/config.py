@@ -52,6 +52,8 @@ class TrainConfig:
     # encoder, table), e.g. to sharpen the acoustic model cheaply on CPUs
     acoustic: bool = True  # false: WaveNet-only updates, everything else frozen (a vocoder run;
     # needs model.init, the acoustic model the vocoder will serve)
+    teacher_forced_share: float = 0.0  # share of WaveNet updates that hear the acoustic
+    # model's ground-truth-aligned mels (SEA-ENC's g) instead of the recordings' own
     wavenet_extra_steps: int = 0  # WaveNet-only updates after each joint step (the WaveNet
     # needs many more updates than the acoustic model, and its steps are cheap)
     lr: float = 1e-3
@@ -114,6 +116,8 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     if not cfg.train.acoustic and not (cfg.train.wavenet and cfg.model.init):
         raise ValueError("train.acoustic = false trains the WaveNet alone: it needs "
                          "train.wavenet = true and model.init (the acoustic model it serves)")
+    if not 0.0 <= cfg.train.teacher_forced_share <= 1.0:
+        raise ValueError("train.teacher_forced_share must be between 0 and 1")
     if cfg.model.vocoder_init and not cfg.model.universal_vocoder:
         raise ValueError("model.vocoder_init needs model.universal_vocoder = true")
     return cfg

@@ -9,11 +9,13 @@ The losses themselves live in :mod:`voiceadapt.models.losses`, shared with adapt
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from training.data import AcousticBatch, WaveNetBatch
+from voiceadapt.audio import log_mel
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
 
@@ -30,7 +32,41 @@ class TrainStep(nn.Module):
         device = m.speaker_table.weight.device
         g = (m.speaker_table(w.speakers.to(device)) if m.cfg.wavenet.speaker_channels
              else torch.zeros(len(w.speakers), 0, device=device))
-        return L.wavenet_loss(m, w.audio, w.frame_audio, g)
+        return L.wavenet_loss(m, w.audio, w.frame_audio, g, frames=w.frames)
+
+    @torch.no_grad()
+    def teacher_forced_batch(self, a: AcousticBatch, segment: int, rng: np.random.Generator,
+                             ) -> WaveNetBatch:
+        """WaveNet segments of whole utterances, conditioned on the mels the acoustic model
+        makes for them with their own durations and pitch and the speaker as SEA-ENC hears
+        it (the encoder on another utterance): at training the vocoder hears what it gets at
+        synthesis. Frames past an utterance's end keep the recording's own mel (silence)."""
+        m = self.model
+        modes = (m.acoustic.training, m.encoder.training)
+        m.acoustic.eval()
+        m.encoder.eval()
+        try:
+            g = m.with_voice_pitch(m.encoder(*L.encoder_input(m, a.ref_audio, a.ref_lens)), a.ref_f0)
+            forced = L.teacher_forced_mels(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g)
+        finally:
+            m.acoustic.train(modes[0])
+            m.encoder.train(modes[1])
+        params = m.features
+        hop, n = params.hop_length, segment // params.hop_length
+        audio = F.pad(a.audio, (0, segment + hop))
+        real = m.stats.normalize_mel(log_mel(audio.to(forced.device), params))
+        lens = a.mel_lens.clamp(max=forced.shape[-1])
+        frames = real[..., : forced.shape[-1]].clone()
+        keep = torch.arange(forced.shape[-1], device=forced.device)[None, :] < lens[:, None].to(forced.device)
+        frames = torch.where(keep[:, None, :], forced, frames)
+        frames = torch.cat([frames, real[..., frames.shape[-1]:]], dim=-1)  # room for the last segment
+        segs, conds = [], []
+        for i in range(len(lens)):
+            start = int(rng.integers(0, max(0, int(lens[i]) - n) + 1))
+            segs.append(audio[i, start * hop : start * hop + segment])
+            conds.append(frames[i, :, start : start + n])
+        return WaveNetBatch(torch.stack(segs), torch.empty(len(segs), 0), a.speakers,
+                            frames=torch.stack(conds).float())
 
     def forward(self, a: AcousticBatch | None, w: WaveNetBatch | None, use_encoder: bool,
                 bin_weight: float) -> dict[str, torch.Tensor]:

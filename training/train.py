@@ -161,7 +161,7 @@ class Trainer:
             keep[:, -2:] = 0
             self.model.speaker_table.weight.register_hook(lambda grad: grad * keep)
         top = max((int(item.ids.max()) for item in items), default=0)
-        if top >= len(self.model.symbols) and cfg.train.acoustic:
+        if top >= len(self.model.symbols) and (cfg.train.acoustic or cfg.train.teacher_forced_share):
             raise ValueError(
                 f"the corpus uses phoneme symbols beyond the model's table {self.model.symbols.version} "
                 f"({len(self.model.symbols)} symbols): set model.symbols = \"ipa-2\" in the run config")
@@ -170,7 +170,8 @@ class Trainer:
         if not cfg.train.acoustic:  # a vocoder run: only the WaveNet learns
             for name, p in self.model.named_parameters():
                 p.requires_grad_(name.startswith("wavenet."))
-        self.step_module: torch.nn.Module = TrainStep(self.model)
+        self.step_core = TrainStep(self.model)
+        self.step_module: torch.nn.Module = self.step_core
         if self.world > 1:
             self.step_module = torch.nn.parallel.DistributedDataParallel(
                 self.step_module, device_ids=[self.device.index] if want_cuda else None,
@@ -306,13 +307,12 @@ class Trainer:
         """One joint update, then ``wavenet_extra_steps`` WaveNet-only updates."""
         t = self.cfg.train
         a = self.sampler.acoustic(t.batch_size) if t.acoustic else None
-        w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment) if t.wavenet else None
+        w = self._wavenet_batch() if t.wavenet else None
         use_encoder = bool(self.sampler.rng.random() < t.encoder_prob)
         bin_weight = 1.0 if self.step >= t.bin_loss_start else 0.0
         losses = self._update(a, w, use_encoder, bin_weight)
         for _ in range(t.wavenet_extra_steps):
-            w = self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
-            losses["wavenet"] = self._update(None, w, False, 0.0)["wavenet"]
+            losses["wavenet"] = self._update(None, self._wavenet_batch(), False, 0.0)["wavenet"]
         if t.wavenet:
             updates = 1 + t.wavenet_extra_steps
             self.wavenet_updates += updates
@@ -320,6 +320,16 @@ class Trainer:
         self.sched.step()
         self.step += 1
         return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _wavenet_batch(self) -> WaveNetBatch:
+        """Segments of recordings, or (``teacher_forced_share`` of the time) of utterances
+        the acoustic model re-makes with their own alignment."""
+        t = self.cfg.train
+        if t.teacher_forced_share and self.sampler.rng.random() < t.teacher_forced_share:
+            with self.autocast:
+                return self.step_core.teacher_forced_batch(
+                    self.sampler.acoustic(t.wavenet_batch_size), t.wavenet_segment, self.sampler.rng)
+        return self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
 
     def fit(self) -> None:
         t = self.cfg.train

@@ -171,6 +171,33 @@ class AcousticModel(nn.Module):
         pitch = self.predict_pitch(x, mask, g)
         return self.decode(x, pitch, durations, g)
 
+    def _aligned(self, ids: torch.Tensor, text_lens: torch.Tensor, mels: torch.Tensor,
+                 mel_lens: torch.Tensor, pitch_frames: torch.Tensor, g: torch.Tensor,
+                 prior: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Token states and the recording's own alignment: durations and per-token pitch."""
+        text_mask = sequence_mask(text_lens, ids.shape[1])
+        mel_mask = sequence_mask(mel_lens, mels.shape[-1])
+        x = self.encode(ids, text_mask, g)
+        logp = self.aligner(self.embed(ids).transpose(1, 2), mels, text_mask, prior)
+        logp = logp.masked_fill(~mel_mask[..., None], 0.0)
+        hard = alignment.hard_alignment(logp, text_lens, mel_lens)  # (B, T, N)
+        voiced = (pitch_frames != 0).float() * mel_mask
+        token_voiced = torch.einsum("btn,bt->bn", hard, voiced)
+        token_pitch = torch.einsum("btn,bt->bn", hard, pitch_frames * voiced)
+        return {"x": x, "text_mask": text_mask, "mel_mask": mel_mask, "logp": logp, "hard": hard,
+                "durations": hard.sum(1), "token_pitch": token_pitch / token_voiced.clamp(min=1.0)}
+
+    @torch.no_grad()
+    def teacher_forced(self, ids: torch.Tensor, text_lens: torch.Tensor, mels: torch.Tensor,
+                       mel_lens: torch.Tensor, pitch_frames: torch.Tensor, g: torch.Tensor,
+                       prior: torch.Tensor | None = None) -> torch.Tensor:
+        """The mel (B, M, T) this model makes for a recording with the recording's own
+        durations and pitch (ground-truth aligned): what a vocoder hears at synthesis, frame
+        for frame in step with the recording. Arguments as for :meth:`forward`."""
+        a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior)
+        mel, _ = self.decode(a["x"], a["token_pitch"], a["durations"], g, max_frames=mels.shape[-1])
+        return mel
+
     def forward(self, ids: torch.Tensor, text_lens: torch.Tensor, mels: torch.Tensor,
                 mel_lens: torch.Tensor, pitch_frames: torch.Tensor, g: torch.Tensor,
                 prior: torch.Tensor | None = None, bin_weight: float = 0.0,
@@ -180,18 +207,9 @@ class AcousticModel(nn.Module):
         ids (B, N); mels (B, M, T) normalized log-mel; pitch_frames (B, T) normalized log-F0
         (0 where unvoiced); g (B, S). Returns a dict of scalar losses with ``total``.
         """
-        text_mask = sequence_mask(text_lens, ids.shape[1])
-        mel_mask = sequence_mask(mel_lens, mels.shape[-1])
-        x = self.encode(ids, text_mask, g)
-        logp = self.aligner(self.embed(ids).transpose(1, 2), mels, text_mask, prior)
-        logp = logp.masked_fill(~mel_mask[..., None], 0.0)
-        hard = alignment.hard_alignment(logp, text_lens, mel_lens)  # (B, T, N)
-        durations = hard.sum(1)  # (B, N)
-        voiced = (pitch_frames != 0).float() * mel_mask
-        token_voiced = torch.einsum("btn,bt->bn", hard, voiced)
-        token_pitch = torch.einsum("btn,bt->bn", hard, pitch_frames * voiced)
-        token_pitch = token_pitch / token_voiced.clamp(min=1.0)
-
+        a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior)
+        x, text_mask, mel_mask = a["x"], a["text_mask"], a["mel_mask"]
+        logp, hard, durations, token_pitch = a["logp"], a["hard"], a["durations"], a["token_pitch"]
         log_dur_pred = self.duration(x, text_mask)
         pitch_pred = self.predict_pitch(x, text_mask, g)
         mel_pred, _ = self.decode(x, token_pitch, durations, g, max_frames=mels.shape[-1])

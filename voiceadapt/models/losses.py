@@ -45,25 +45,26 @@ def cut_segments(audio: torch.Tensor, lengths: torch.Tensor, params: FeaturePara
 
 
 def wavenet_loss(model: Backbone, segments: torch.Tensor, frame_audio: torch.Tensor,
-                 g: torch.Tensor) -> torch.Tensor:
+                 g: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy (nats per sample) of the WaveNet on audio segments.
 
-    segments (B, S) float; frame_audio (B, S + n_fft) the same with context; g (B, S_g).
+    segments (B, S) float; frame_audio (B, S + n_fft) the same with context; g (B, S_g);
+    ``frames`` (B, M, S / hop): normalized mels to condition on instead of the segments' own
+    (e.g. the acoustic model's teacher-forced ones).
     """
     device = g.device
     with torch.no_grad(), _full_precision(device):
-        mels = model.stats.normalize_mel(segment_mels(frame_audio.to(device), model.features,
-                                                      segments.shape[1]))
+        mels = frames.to(device) if frames is not None else model.stats.normalize_mel(
+            segment_mels(frame_audio.to(device), model.features, segments.shape[1]))
         target = mu_law_encode(segments.to(device), model.cfg.wavenet.n_classes)
     logits = model.wavenet(target, mels, g)
     return F.cross_entropy(logits.float(), target)
 
 
-def acoustic_losses(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
-                    audio: torch.Tensor, mel_lens: torch.Tensor, f0_hz: torch.Tensor,
-                    g: torch.Tensor, bin_weight: float = 1.0) -> dict[str, torch.Tensor]:
-    """Acoustic model losses from raw inputs: ids (B, N), audio (B, L) float, f0_hz (B, T')."""
-    device = g.device
+def _acoustic_inputs(model: Backbone, text_lens: torch.Tensor, audio: torch.Tensor,
+                     mel_lens: torch.Tensor, f0_hz: torch.Tensor, device: torch.device,
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(normalized mels, mel lengths, normalized frame pitch, alignment prior)."""
     with torch.no_grad(), _full_precision(device):
         mels = model.stats.normalize_mel(log_mel(audio.to(device), model.features))
         mel_lens = mel_lens.to(device).clamp(max=mels.shape[-1])
@@ -72,8 +73,28 @@ def acoustic_losses(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
             pitch = F.pad(pitch, (0, mels.shape[-1] - pitch.shape[-1]))
         pitch = pitch * sequence_mask(mel_lens, mels.shape[-1])
         prior = alignment.batch_prior(text_lens.tolist(), mel_lens.tolist(), device)
+    return mels, mel_lens, pitch, prior
+
+
+def acoustic_losses(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
+                    audio: torch.Tensor, mel_lens: torch.Tensor, f0_hz: torch.Tensor,
+                    g: torch.Tensor, bin_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """Acoustic model losses from raw inputs: ids (B, N), audio (B, L) float, f0_hz (B, T')."""
+    device = g.device
+    mels, mel_lens, pitch, prior = _acoustic_inputs(model, text_lens, audio, mel_lens, f0_hz, device)
     return model.acoustic(ids.to(device), text_lens.to(device), mels, mel_lens, pitch, g,
                           prior=prior, bin_weight=bin_weight)
+
+
+def teacher_forced_mels(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
+                        audio: torch.Tensor, mel_lens: torch.Tensor, f0_hz: torch.Tensor,
+                        g: torch.Tensor) -> torch.Tensor:
+    """The acoustic model's normalized mels (B, M, T) for recordings, with their own
+    durations and pitch: frame t stands where the recording's frame t does."""
+    device = g.device
+    mels, mel_lens, pitch, prior = _acoustic_inputs(model, text_lens, audio, mel_lens, f0_hz, device)
+    return model.acoustic.teacher_forced(ids.to(device), text_lens.to(device), mels, mel_lens,
+                                         pitch, g, prior=prior)
 
 
 def encoder_input(model: Backbone, audio: torch.Tensor, mel_lens: torch.Tensor,
