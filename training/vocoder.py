@@ -144,6 +144,34 @@ def install(model: Backbone, vocoder: Vocoder) -> Backbone:
     return out.to(next(model.parameters()).device).eval()
 
 
+@torch.no_grad()
+def held_out_loss(model: Backbone, corpus: str, cache: str, split: str = "dev",
+                  segments: int = 64, segment: int = 8000, seed: int = 0) -> float:
+    """The WaveNet's cross-entropy (nats per sample) on ``segments`` random segments of a
+    corpus split, conditioned on their recorded mels; a speaker WaveNet hears g from the
+    model's encoder on another utterance of the speaker (SEA-ENC), as a new voice would."""
+    from training.data import BatchSampler, load_corpus_items
+    from training.step import TrainStep
+    from voiceadapt.models import losses as L
+
+    items, _ = load_corpus_items(corpus, cache, model.features, split)
+    sampler = BatchSampler(items, model.features, seed=seed)
+    step = TrainStep(model.eval())
+    total = 0.0
+    for _ in range(segments // 8):
+        w = sampler.wavenet(8, segment)
+        if model.cfg.wavenet.speaker_channels:
+            refs = [sampler.items[sampler.by_speaker[int(s)][0]] for s in w.speakers]
+            audio = torch.nn.utils.rnn.pad_sequence(
+                [torch.from_numpy(r.audio.astype("float32") / 32768) for r in refs], batch_first=True)
+            lens = torch.tensor([len(r.audio) // model.features.hop_length + 1 for r in refs])
+            g = model.encoder(*L.encoder_input(model, audio, lens))
+            total += float(L.wavenet_loss(model, w.audio, w.frame_audio, g))
+        else:
+            total += float(step.wavenet_loss(w))
+    return total / (segments // 8)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,8 +187,20 @@ def main(argv: list[str] | None = None) -> int:
     ins.add_argument("--out", required=True)
     ins.add_argument("--recommend", choices=["wavenet", "griffin-lim"],
                      help="the vocoder the new checkpoint recommends (extra['vocoder'])")
+    ho = sub.add_parser("loss", help="cross-entropy on held-out recordings (nats per sample)")
+    ho.add_argument("--model", required=True, help="a backbone (its own WaveNet)")
+    ho.add_argument("--vocoder", help="a vocoder file to install into the backbone first")
+    ho.add_argument("--corpus", default="data/corpus")
+    ho.add_argument("--cache", default="data/cache")
+    ho.add_argument("--split", default="dev")
+    ho.add_argument("--segments", type=int, default=64)
     args = parser.parse_args(argv)
     model = load(args.model)
+    if args.command == "loss":
+        if args.vocoder:
+            model = install(model, load_vocoder(args.vocoder))
+        print(f"{held_out_loss(model, args.corpus, args.cache, args.split, args.segments):.4f}")
+        return 0
     if args.command == "extract":
         source = {k: model.extra.get(k) for k in ("step", "git") if k in model.extra}  # type: ignore[attr-defined]
         ledger = {"source": Path(args.model).name, **source, **json.loads(args.ledger)}

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -91,8 +92,25 @@ class Recorder:
         return r
 
 
+ACTIONS = ("upload", "upload+text", "adapt", "speak", "stream", "openai", "delete", "bad", "list")
+
+# the server under tracemalloc: SIGUSR1 dumps a snapshot to <argv[1]>.<n> (for --trace)
+TRACED_SERVER = """
+import signal, sys, tracemalloc
+tracemalloc.start(12)
+prefix, count = sys.argv[1], [0]
+def dump(signum, frame):
+    tracemalloc.take_snapshot().dump(f"{prefix}.{count[0]}")
+    count[0] += 1
+signal.signal(signal.SIGUSR1, dump)
+from voiceadapt.cli import main
+sys.argv = ["voiceadapt", *sys.argv[2:]]
+sys.exit(main())
+"""
+
+
 def client(url: str, key: str, clips: list[tuple[bytes, str]], big: bytes, stop: float,
-           rec: Recorder, seed: int) -> None:
+           rec: Recorder, seed: int, only: tuple[str, ...] = ACTIONS) -> None:
     rng = random.Random(seed)
     h = {"Authorization": f"Bearer {key}"}
     http = httpx.Client(base_url=url, headers=h, timeout=300)
@@ -174,9 +192,10 @@ def client(url: str, key: str, clips: list[tuple[bytes, str]], big: bytes, stop:
         else:
             rec.call("bad input", http.get, f"/v1/voices/voice_{rng.randrange(10**9):x}")
 
-    actions = [(upload, 3), (lambda: upload(True), 2), (adapt, 1), (speak, 6), (stream, 2),
-               (openai, 2), (delete, 2), (bad, 4),
-               (lambda: rec.call("list voices", http.get, "/v1/voices"), 2)]
+    weighted = [(upload, 3), (lambda: upload(True), 2), (adapt, 1), (speak, 6), (stream, 2),
+                (openai, 2), (delete, 2), (bad, 4),
+                (lambda: rec.call("list voices", http.get, "/v1/voices"), 2)]
+    actions = [a for name, a in zip(ACTIONS, weighted, strict=True) if name in only]
     weights = [w for _, w in actions]
     while time.monotonic() < stop:
         try:
@@ -189,6 +208,25 @@ def client(url: str, key: str, clips: list[tuple[bytes, str]], big: bytes, stop:
     http.close()
 
 
+def traced_growth(server: subprocess.Popen, prefix: Path, top: int = 12) -> dict[str, object]:
+    """Ask the traced server for its second snapshot and compare it with the first."""
+    import tracemalloc
+
+    server.send_signal(signal.SIGUSR1)
+    for _ in range(600):
+        if Path(f"{prefix}.1").exists():
+            break
+        time.sleep(0.5)
+    time.sleep(2.0)  # let the dump finish
+    first, last = (tracemalloc.Snapshot.load(f"{prefix}.{i}") for i in (0, 1))
+    diff = last.compare_to(first, "traceback")
+    sites = [{"size_kb": d.size_diff / 1024, "blocks": d.count_diff,
+              "where": " <- ".join(f"{Path(f.filename).name}:{f.lineno}"
+                                   for f in reversed(list(d.traceback)[-6:]))}
+             for d in diff[:top]]
+    return {"total_mb": sum(d.size_diff for d in diff) / 2**20, "sites": sites}
+
+
 def percentile(values: list[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
@@ -199,8 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds of unrecorded traffic first")
+    parser.add_argument("--only", default=",".join(ACTIONS),
+                        help=f"comma-separated kinds of traffic (of {', '.join(ACTIONS)})")
+    parser.add_argument("--trace", action="store_true",
+                        help="run the server under tracemalloc and report where Python memory grew")
     parser.add_argument("--out", required=True, help="path prefix for .json and .md")
     args = parser.parse_args(argv)
+    only = tuple(args.only.split(","))
+    if not set(only) <= set(ACTIONS):
+        parser.error(f"--only takes {', '.join(ACTIONS)}")
     work = Path(tempfile.mkdtemp(prefix="voiceadapt-soak-"))
     data_dir = work / "service"
     env = {**os.environ, "VOICEADAPT_DATA_DIR": str(data_dir), "VOICEADAPT_ADAPT_STEPS": "20",
@@ -211,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     db = Database(f"sqlite:///{data_dir / 'voiceadapt.db'}")
     keys = [auth.create_key(db, f"soak{i}") for i in range(2)]
     db.close()
-    server = subprocess.Popen([sys.executable, "-m", "voiceadapt.cli", "serve", "--host",
-                               "127.0.0.1", "--port", str(args.port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "w"))
+    serve = ["serve", "--host", "127.0.0.1", "--port", str(args.port)]
+    launch = ([sys.executable, "-c", TRACED_SERVER, str(work / "snapshot"), *serve] if args.trace
+              else [sys.executable, "-m", "voiceadapt.cli", *serve])
+    server = subprocess.Popen(launch, env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(work / "server.log", "w"))
     url = f"http://127.0.0.1:{args.port}"
     try:
         deadline = time.monotonic() + 120
@@ -230,12 +277,15 @@ def main(argv: list[str] | None = None) -> int:
         big = bomb()
         # warm up every path (model caches, encoders, numba, the job worker) with the same
         # traffic, unrecorded, before the first measurement
-        client(url, keys[0], clips, big, time.monotonic() + args.warmup, Recorder(), 99)
+        client(url, keys[0], clips, big, time.monotonic() + args.warmup, Recorder(), 99, only)
         time.sleep(2.0)
         start_stats = process_stats(server.pid)
+        if args.trace:
+            server.send_signal(signal.SIGUSR1)
         rec = Recorder()
         stop = time.monotonic() + 60 * args.minutes
-        threads = [threading.Thread(target=client, args=(url, keys[i % 2], clips, big, stop, rec, i))
+        threads = [threading.Thread(target=client, args=(url, keys[i % 2], clips, big, stop, rec, i,
+                                                         only))
                    for i in range(args.clients)]
         began = time.monotonic()
         for t in threads:
@@ -249,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - began
         time.sleep(2.0)
         end_stats = process_stats(server.pid)
+        growth = traced_growth(server, work / "snapshot") if args.trace else None
         voices_left = sorted(p.name for p in (data_dir / "voices").iterdir())
         stray = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*")
                        if p.is_file() and p.parent == data_dir and not p.name.startswith("voiceadapt.db"))
@@ -271,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
                     for k, v in sorted(rec.status.items())},
         "rss_mb": {"start": start_stats["rss_mb"], "end": end_stats["rss_mb"],
                    "growth": end_stats["rss_mb"] / start_stats["rss_mb"] - 1},
-        "rss_trend_mb": trend,
+        "rss_trend_mb": trend, "traffic": list(only), "python_growth": growth,
         "open_fds": {"start": start_stats["open_fds"], "end": end_stats["open_fds"]},
         "voice_folders_left": voices_left, "stray_files": stray, "errors": rec.errors[:20],
         "machine": f"{os.cpu_count()} CPU cores",
@@ -294,6 +345,14 @@ def main(argv: list[str] | None = None) -> int:
         p50, p95 = v["p50_s"], v["p95_s"]
         lines.append(f"| {kind} | {v['requests']} | {json.dumps(v['statuses'])} | "
                      f"{'-' if p50 is None else f'{p50:.2f}'} | {'-' if p95 is None else f'{p95:.2f}'} |")
+    lines += ["", f"RSS every 30 s (minute, MB): {trend}"]
+    if only != ACTIONS:
+        lines.append(f"Traffic: {', '.join(only)} only.")
+    if growth is not None:
+        lines += ["", f"Python heap (tracemalloc): {growth['total_mb']:+.1f} MB over the run; "
+                  "largest growth by allocation site:", ""]
+        lines += [f"- {site['size_kb']:+.0f} KB in {site['blocks']:+d} blocks: {site['where']}"
+                  for site in growth["sites"]]
     write_report(Path(args.out), result, "\n".join(lines) + "\n")
     return 0 if result["server_errors"] == 0 else 1
 
