@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from server import auth, logs
+from server.allocator import MallocTrimmer, limit_malloc_arenas
 from server.body_guard import BodyGuard, BodyLimits
 from server.jobs import make_runner
 from server.methods import HeadAndOptions
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
     ``settings.model`` or the bundled model at start-up."""
     settings = settings or Settings()
     logs.configure(settings.log_json)
+    limit_malloc_arenas(settings.malloc_arenas)  # before the thread pool's threads exist
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -39,11 +41,14 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
             auth.create_key(service.db, "bootstrap", settings.bootstrap_api_key.get_secret_value())
         service.runner = make_runner(service)
         service.runner.start()
+        trimmer = MallocTrimmer(settings.malloc_trim_s)
+        trimmer.start()
         app.state.service = service
         try:
             yield
         finally:
             app.state.service = None
+            trimmer.stop()
             service.runner.stop()
             service.close()
 

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
 
     wavenet_folds: int = Field(0, ge=0, le=16, description="WaveNet pieces generated side by "
                                "side per utterance; 1 = exact unfolded generation; 0 = one per core")
+    malloc_arenas: int = Field(2, ge=0, le=64, description="glibc malloc arenas for the "
+                               "process's threads (server/allocator.py); 0 = glibc's default")
+    malloc_trim_s: float = Field(5.0, ge=0, description="seconds between handing the C "
+                                 "allocator's free memory back to the system; 0 = never")
 
     # jobs
     job_backend: Literal["local", "celery"] = "local"

@@ -71,3 +71,47 @@ def test_audio_errors(client, payload, status, words):
     r = client.post("/v1/frontend/audio", files={"file": ("clip.wav", payload)})
     assert r.status_code == status
     assert words in r.json()["detail"]
+
+
+def test_malloc_arena_cap_is_set_on_glibc_and_can_be_left_alone():
+    """The server caps glibc's malloc arenas at start-up (its RSS otherwise climbs under
+    threaded synthesis, docs/soak.md); 0 leaves the C library's default."""
+    import platform
+
+    from server.allocator import limit_malloc_arenas
+
+    assert Settings().malloc_arenas == 2
+    assert limit_malloc_arenas(0) is False
+    if platform.libc_ver()[0] == "glibc":
+        assert limit_malloc_arenas(2) is True
+
+
+def test_malloc_trimmer_hands_free_memory_back():
+    """Free memory the allocator holds goes back to the system: RSS falls after a trim
+    (glibc keeps freed blocks below the top of a heap until trimmed)."""
+    import platform
+    import time
+
+    from server.allocator import MallocTrimmer, trim_malloc
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    trim_malloc()
+    keep = [bytearray(64 * 1024) for _ in range(4000)]  # ~250 MB in blocks under mmap's threshold
+    pin = [bytearray(16) for _ in range(4000)]  # interleaved, so the heap's top stays in use
+    del keep[:-1]
+    before = rss_mb()
+    trimmer = MallocTrimmer(0.05)
+    trimmer.start()
+    deadline = time.monotonic() + 5
+    while trimmer.trims < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    trimmer.stop()
+    assert trimmer.trims >= 2
+    assert rss_mb() < before - 100, (before, rss_mb())
+    assert pin and keep

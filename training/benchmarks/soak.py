@@ -94,17 +94,21 @@ class Recorder:
 
 ACTIONS = ("upload", "upload+text", "adapt", "speak", "stream", "openai", "delete", "bad", "list")
 
-# the server under tracemalloc: SIGUSR1 dumps a snapshot to <argv[1]>.<n> (for --trace)
-TRACED_SERVER = """
-import signal, sys, tracemalloc
-tracemalloc.start(12)
-prefix, count = sys.argv[1], [0]
+# the server under diagnosis: with tracemalloc (argv[1] == "trace"), SIGUSR1 dumps a snapshot
+# to <argv[2]>.<n>; SIGUSR2 hands the C allocator's free memory back (malloc_trim), so RSS
+# before and after tells memory in use from memory the allocator holds
+DIAGNOSED_SERVER = """
+import ctypes, signal, sys, tracemalloc
+if sys.argv[1] == "trace":
+    tracemalloc.start(12)
+prefix, count = sys.argv[2], [0]
 def dump(signum, frame):
     tracemalloc.take_snapshot().dump(f"{prefix}.{count[0]}")
     count[0] += 1
 signal.signal(signal.SIGUSR1, dump)
+signal.signal(signal.SIGUSR2, lambda signum, frame: ctypes.CDLL("libc.so.6").malloc_trim(0))
 from voiceadapt.cli import main
-sys.argv = ["voiceadapt", *sys.argv[2:]]
+sys.argv = ["voiceadapt", *sys.argv[3:]]
 sys.exit(main())
 """
 
@@ -257,8 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     keys = [auth.create_key(db, f"soak{i}") for i in range(2)]
     db.close()
     serve = ["serve", "--host", "127.0.0.1", "--port", str(args.port)]
-    launch = ([sys.executable, "-c", TRACED_SERVER, str(work / "snapshot"), *serve] if args.trace
-              else [sys.executable, "-m", "voiceadapt.cli", *serve])
+    launch = [sys.executable, "-c", DIAGNOSED_SERVER, "trace" if args.trace else "plain",
+              str(work / "snapshot"), *serve]
     server = subprocess.Popen(launch, env=env, stdout=subprocess.DEVNULL,
                               stderr=open(work / "server.log", "w"))
     url = f"http://127.0.0.1:{args.port}"
@@ -300,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(2.0)
         end_stats = process_stats(server.pid)
         growth = traced_growth(server, work / "snapshot") if args.trace else None
+        server.send_signal(signal.SIGUSR2)  # malloc_trim: what RSS is memory still in use?
+        time.sleep(3.0)
+        trimmed = process_stats(server.pid)["rss_mb"]
         voices_left = sorted(p.name for p in (data_dir / "voices").iterdir())
         stray = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*")
                        if p.is_file() and p.parent == data_dir and not p.name.startswith("voiceadapt.db"))
@@ -321,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                         "p95_s": percentile(rec.latency[k], 95)}
                     for k, v in sorted(rec.status.items())},
         "rss_mb": {"start": start_stats["rss_mb"], "end": end_stats["rss_mb"],
-                   "growth": end_stats["rss_mb"] / start_stats["rss_mb"] - 1},
+                   "growth": end_stats["rss_mb"] / start_stats["rss_mb"] - 1,
+                   "after_malloc_trim": trimmed},
         "rss_trend_mb": trend, "traffic": list(only), "python_growth": growth,
         "open_fds": {"start": start_stats["open_fds"], "end": end_stats["open_fds"]},
         "voice_folders_left": voices_left, "stray_files": stray, "errors": rec.errors[:20],
@@ -330,13 +338,15 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# Soak: {result['minutes']} min, {args.clients} clients, {result['requests']} "
              "requests", "",
              f"Reproduce: `python -m training.benchmarks.soak --minutes {args.minutes:g} "
-             f"--clients {args.clients} --out {args.out}` ({result['machine']}, nothing else "
-             "running).", "",
+             f"--clients {args.clients} --warmup {args.warmup:g}"
+             + (f" --only {args.only}" if only != ACTIONS else "") + (" --trace" if args.trace else "")
+             + f" --out {args.out}` ({result['machine']}, nothing else running).", "",
              f"- answers by status: {json.dumps(result['statuses'])}; 5xx or transport errors: "
              f"{result['server_errors']}",
              f"- server RSS: {start_stats['rss_mb']:.0f} MB after {args.warmup:g} s of warm-up "
              f"traffic, {end_stats['rss_mb']:.0f} MB "
-             f"at the end ({100 * result['rss_mb']['growth']:+.1f}%)",
+             f"at the end ({100 * result['rss_mb']['growth']:+.1f}%), {trimmed:.0f} MB once the "
+             "C allocator handed its free memory back (malloc_trim)",
              f"- open file descriptors: {start_stats['open_fds']} -> {end_stats['open_fds']}",
              f"- voice folders left after every client deleted its voices: {len(voices_left)}; "
              f"stray files in the data folder: {len(stray)}", "",
