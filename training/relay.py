@@ -1,8 +1,9 @@
 """Before and after a GPU relay (``training/device_train.sh``, issue 14).
 
-``prepare`` makes what the relay carries (64 MiB in all): ``relay/train.npz``, the packed
-corpus (speaker-balanced subset), and ``relay/init.safetensors``, the acoustic model the relay
-continues (kept from the previous relay unless ``--init`` names another).
+``prepare`` makes what the relay carries: ``relay/train.npz``, the packed corpus (a
+speaker-balanced subset, as large as the device call's 64 MiB allows beside the tracked files,
+the init and the wheels), and ``relay/init.safetensors``, the acoustic model the relay
+continues in float16 (kept from the previous relay unless ``--init`` names another).
 
 ``land`` takes the relay's files back: the vocoder goes to ``training/relay_weights/vocoder.safetensors``
 with its sha256 (committed, so every relay continues from the newest), a line goes to
@@ -29,8 +30,33 @@ from voiceadapt.files import atomic_path, atomic_write_text, sha256_file
 
 COMMITTED = Path("training/relay_weights")
 CARRIED = Path("relay")
-CARRY_LIMIT_MIB = 64.0
-WHEELS_MIB = 3.0  # room left for .whl/ (soundfile, cffi, pycparser)
+TREE_LIMIT_MIB = 64.0  # what travels: the tracked files, plus the carried paths
+WHEELS_MIB = 2.0  # room left for .whl/ (soundfile, cffi, pycparser: 1.6 MiB)
+MARGIN_MIB = 1.0
+
+
+def tracked_mib(root: Path = Path(".")) -> float:
+    """Size of the files git tracks in ``root`` (they travel with every device call)."""
+    import subprocess
+
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True,
+                           ).stdout.decode().split("\0")
+    return sum((root / n).stat().st_size for n in names if n and (root / n).is_file()) / 2**20
+
+
+def write_half(source: str | Path, target: Path) -> None:
+    """A backbone checkpoint with its floating-point weights in float16 (half the bytes to
+    carry); loading it casts them back into the model's float32 parameters."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(source), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
+    with atomic_path(target) as tmp:
+        save_file(tensors, tmp, metadata=meta)
 
 
 def ledger_rows(folder: Path = COMMITTED) -> list[dict[str, object]]:
@@ -79,8 +105,7 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
     with open(committed / "ledger.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
     carried.mkdir(parents=True, exist_ok=True)
-    with atomic_path(carried / "init.safetensors") as tmp:
-        shutil.copyfile(backbone, tmp)
+    write_half(backbone, carried / "init.safetensors")
     return row
 
 
@@ -89,11 +114,13 @@ def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED) 
 
     carried.mkdir(parents=True, exist_ok=True)
     if init:
-        with atomic_path(carried / "init.safetensors") as tmp:
-            shutil.copyfile(init, tmp)
+        write_half(init, carried / "init.safetensors")
     init_mib = ((carried / "init.safetensors").stat().st_size / 2**20
                 if (carried / "init.safetensors").exists() else 0.0)
-    budget = CARRY_LIMIT_MIB - init_mib - WHEELS_MIB - 1.0
+    budget = TREE_LIMIT_MIB - tracked_mib() - init_mib - WHEELS_MIB - MARGIN_MIB
+    if budget < 5:
+        raise ValueError(f"only {budget:.1f} MiB are left for the corpus pack; the tracked files "
+                         "and the init leave too little of the device call's 64 MiB")
     pack(["--corpus", corpus, "--cache", cache, "--out", str(carried), "--held-out", "0",
           "--max-mib", f"{budget:.1f}"])
 
