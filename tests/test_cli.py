@@ -63,3 +63,16 @@ def test_serve_refuses_open_binding_without_keys_and_keys_commands(tmp_path):
     assert subprocess.run([*cli, "keys", "revoke", key_id], env=env, timeout=120).returncode == 0
     assert subprocess.run([*cli, "keys", "list"], env=env, capture_output=True, text=True,
                           timeout=120).stdout == ""
+
+
+def test_say_without_a_voice_speaks_as_a_bundled_speaker_and_says_which(tmp_path, capsys):
+    import soundfile as sf
+
+    out = tmp_path / "hi.wav"
+    assert main(["say", "Hello there.", "-o", str(out), "--vocoder", "griffin-lim"]) == 0
+    err = capsys.readouterr().err
+    assert "speaking as the bundled speaker" in err
+    wav, rate = sf.read(out)
+    assert rate == 16000 and len(wav) > rate // 2 and abs(wav).max() > 0.01
+    assert main(["say", "Hi.", "-o", str(out), "--speaker", "x", "--voice", "y"]) == 2
+    assert "not several" in capsys.readouterr().err

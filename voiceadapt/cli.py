@@ -89,11 +89,17 @@ def _cmd_say(args: argparse.Namespace) -> int:
     from voiceadapt.inference import embedding_from_references, load, synthesize
 
     model = load(args.model)
-    if sum(bool(x) for x in (args.speaker, args.ref, args.voice)) != 1:
+    if sum(bool(x) for x in (args.speaker, args.ref, args.voice)) > 1:
         raise ValueError("give one of --speaker NAME (see `voiceadapt speakers`), "
-                         "--ref CLIP [CLIP ...] or --voice PROFILE_FOLDER")
+                         "--ref CLIP [CLIP ...] or --voice PROFILE_FOLDER, not several")
+    speaker = args.speaker
+    if not (speaker or args.ref or args.voice):  # the service's default voice ("alloy") too
+        speaker = sorted(model.speakers)[0]
+        print(f"no voice named: speaking as the bundled speaker {speaker} (--speaker NAME, "
+              "--ref CLIP or --voice FOLDER to choose; `voiceadapt speakers` lists them)",
+              file=sys.stderr)
     embedding = embedding_from_references(model, args.ref) if args.ref else None
-    wav, rate = synthesize(args.text, args.speaker, embedding=embedding, voice=args.voice,
+    wav, rate = synthesize(args.text, speaker, embedding=embedding, voice=args.voice,
                            model=model, seed=args.seed, pace=args.pace,
                            temperature=args.temperature, vocoder=args.vocoder,
                            folds=args.folds)
