@@ -8,12 +8,15 @@ Under the soak's mixed traffic the RSS grew steadily while the Python heap did n
 (tracemalloc: +0.4 MB over 4 minutes), and ``malloc_trim`` at the end took it below where it
 started: memory the allocator held, not a leak (docs/soak.md has the runs). So the server
 caps the arenas at start-up and hands free memory back every ``malloc_trim_s`` seconds.
+Two arenas were measured on this project's 2-core machine; on a many-core host with many
+synthesis slots, raise ``VOICEADAPT_MALLOC_ARENAS`` (or set 0) if malloc contention shows.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import threading
 
@@ -22,6 +25,7 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter number
 log = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=1)
 def _libc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -195,3 +195,27 @@ def test_symbol_table_of_a_new_model_comes_from_the_run_config(v2_tiny_corpus, t
     trainer = Trainer(from_dict({"model": model | {"symbols": "ipa-2"}}), tmp_path / "b", items,
                       speakers, params)
     assert trainer.model.symbols.version == "ipa-2"
+
+
+def test_sigterm_saves_before_stopping(tiny_corpus, tmp_path):
+    """A relay stopped by `timeout` (SIGTERM) keeps the steps it made: the trainer saves
+    at once, between checkpoints."""
+    corpus, _, root = tiny_corpus
+    config = _config(tmp_path, corpus, root, steps=100000)
+    text = config.read_text().replace("checkpoint_every = 10", "checkpoint_every = 100000")
+    config.write_text(text)
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "training.train", "--config", str(config),
+                             "--run-dir", str(run)], cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        metrics = run / "metrics.jsonl"
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) != 0
+    latest = (run / "latest").read_text().strip()
+    step = int(latest.removeprefix("step_"))
+    assert step >= 10 and load(run / f"{latest}.safetensors").extra["step"] == step

@@ -109,8 +109,8 @@ def _relay_config(path: Path, pack: Path, init: Path, vocoder: Path, **train: ob
 
 @pytest.fixture(scope="module")
 def relay_inputs(tiny_corpus, tmp_path_factory):
-    """A packed tiny corpus, a compact model trained on its speakers, and a vocoder file
-    extracted from it (a ledger of 100 earlier updates)."""
+    """A packed tiny corpus, a compact model (fresh weights) for its speakers, and a vocoder
+    file extracted from it (a ledger of 100 earlier updates)."""
     from training.data import load_corpus_items
     from training.pack import main as pack
     from training.train import Trainer
@@ -191,6 +191,34 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     assert load(carried / "init.safetensors").cfg.wavenet.speaker_channels == 0
     with pytest.raises(FileNotFoundError, match="left no backbone.safetensors"):
         land(committed, committed, carried)  # holds a vocoder file, but no relay's output
+    with pytest.raises(ValueError, match="has landed"):
+        land(out, committed, carried)
+
+    # a vocoder-only relay lands its vocoder but leaves the acoustic init alone; with
+    # held-out utterances beside the init, a joint relay's backbone replaces it only if
+    # their mel loss did not get worse
+    from training.pack import read_pack, write_pack
+
+    init_sha = sha256_file(carried / "init.safetensors")
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("backbone.safetensors", "metrics.jsonl"):
+        (alone / name).write_bytes((out / name).read_bytes())
+    (alone / "config.toml").write_text((out / "config.toml").read_text().replace(
+        "[train]", "[train]\nacoustic = false\nwavenet_extra_steps = 0", 1)
+        .replace("wavenet_extra_steps = 1\n", ""))
+    moved = load_vocoder(out / "vocoder.safetensors")
+    save_vocoder(Vocoder(moved.net, moved.features, moved.stats, {**moved.extra, "updates": 110}),
+                 alone / "vocoder.safetensors")
+    row = land(alone, committed, carried)
+    assert row["next_init"] == "kept" and sha256_file(carried / "init.safetensors") == init_sha
+    items, speakers = read_pack(pack / "train.npz", FeatureParams())
+    write_pack(items[:2], speakers, carried / "heldout.npz", FeatureParams())
+    save_vocoder(Vocoder(moved.net, moved.features, moved.stats, {**moved.extra, "updates": 120}),
+                 out / "vocoder.safetensors")
+    row = land(out, committed, carried)
+    mel = row["heldout_mel"]
+    assert row["next_init"] == ("this relay's backbone" if mel["after"] <= mel["before"] else "kept")
 
 
 def test_relay_configs_are_valid_and_consistent():
@@ -212,7 +240,6 @@ def test_relay_configs_are_valid_and_consistent():
         from_dict({"train": {"acoustic": False}})
     with pytest.raises(ValueError, match="needs model.universal_vocoder"):
         from_dict({"model": {"vocoder_init": "x"}})
-    assert Vocoder  # the public name the docs use
 
 
 def test_teacher_forced_mels_stand_in_step_with_the_recording(tiny_corpus):
@@ -248,7 +275,11 @@ def test_vocoder_run_on_teacher_forced_mels(relay_inputs, tmp_path):
                            acoustic=False, wavenet_extra_steps=0, teacher_forced_share=1.0,
                            checkpoint_every=4)
     trainer = Trainer(load_config(config), tmp_path / "run", items, ["a", "b"], FeatureParams())
+    heard = []
+    wavenet_loss = trainer.step_core.wavenet_loss
+    trainer.step_core.wavenet_loss = lambda w: heard.append(w.frames) or wavenet_loss(w)  # type: ignore[method-assign]
     trainer.fit()
+    assert len(heard) == 4 and all(f is not None and f.shape == (2, 80, 10) for f in heard)
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and all(0 < r["wavenet"] < 6 for r in rows)
     with pytest.raises(ValueError, match="teacher_forced_share"):

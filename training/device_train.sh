@@ -12,8 +12,11 @@ set -uo pipefail
 CONFIG=${CONFIG:-configs/relay.toml}
 OUT=${OUT:-/tmp/out}
 RUN=${RUN:-/tmp/voiceadapt-relay}
-TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-600}  # a hard stop beyond the config's own time budget
+# a hard stop past the config's own budget, inside the device call's limit: on SIGTERM the
+# trainer saves, so the weights still reach $OUT
+TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-540}
 mkdir -p "$OUT"
+rm -rf "$RUN"  # every relay starts from the committed weights, never from a stale run
 if ! python3 -c "import soundfile" 2>/dev/null && [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site .whl/*.whl || exit 1
@@ -22,7 +25,7 @@ fi
 export PYTHONUNBUFFERED=1
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv
 start=$(date +%s)
-timeout --signal=INT --kill-after=30 "$TRAIN_TIMEOUT" \
+timeout --signal=TERM --kill-after=30 "$TRAIN_TIMEOUT" \
   python3 -m training.train --config "$CONFIG" --run-dir "$RUN" 2>&1 \
   | tr '\r' '\n' | awk 'NR % 50 == 1 || !/it\/s/' > "$OUT/train.log"
 status=${PIPESTATUS[0]}

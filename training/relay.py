@@ -73,23 +73,56 @@ def loss_at_end(metrics: Path, last: int = 10) -> dict[str, float]:
     return {k: round(float(np.mean([r[k] for r in tail])), 4) for k in keys} if tail else {}
 
 
+def heldout_mel(model_path: Path, heldout: Path) -> float:
+    """The acoustic model's mel L1 (teacher-forced, table embeddings, eval mode) on the
+    utterances ``prepare`` kept out of the pack."""
+    import torch
+
+    from training.data import BatchSampler
+    from training.pack import read_pack
+    from voiceadapt.models import losses as L
+    from voiceadapt.models.checkpoint import load
+
+    model = load(model_path).eval()
+    items, speakers = read_pack(heldout, model.features)
+    if speakers != model.speakers:
+        raise ValueError(f"{heldout} was packed from other speakers than {model_path}'s")
+    a = BatchSampler(items, model.features, seed=0).acoustic(len(items))
+    with torch.no_grad():
+        g = model.speaker_table(a.speakers)
+        return float(L.acoustic_losses(model, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g)["mel"])
+
+
 def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> dict[str, object]:
-    """Check and take in a relay's files; returns the ledger row it appended."""
+    """Check and take in a relay's files; returns the ledger row it appended.
+
+    The backbone becomes the next relay's init only if the relay trained the acoustic model
+    and, where ``prepare`` kept held-out utterances, did not make their mel loss worse."""
     vocoder_file, backbone = folder / "vocoder.safetensors", folder / "backbone.safetensors"
-    for path in (vocoder_file, backbone, folder / "metrics.jsonl"):
+    for path in (vocoder_file, backbone, folder / "metrics.jsonl", folder / "config.toml"):
         if not path.exists():
             raise FileNotFoundError(f"the relay left no {path.name} in {folder}")
     vocoder = load_vocoder(vocoder_file)  # refuses a damaged file before anything is replaced
+    from training.config import load_config
     from voiceadapt.models.checkpoint import load
 
     load(backbone)
+    target = committed / "vocoder.safetensors"
+    if target.exists() and sha256_file(target) == sha256_file(vocoder_file):
+        raise ValueError(f"{vocoder_file} is the committed vocoder already: this relay has landed")
     previous = ledger_rows(committed)
     before = previous[-1] if previous else {"cumulative_updates": 0, "gpu_minutes": 0.0}
     extra = vocoder.extra
-    row = {
+    git = str(extra.get("git", "unknown"))
+    if git == "unknown":  # the device's copy has no .git: the code sent was this HEAD
+        import subprocess
+
+        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             ).stdout.strip() or "unknown"
+    row: dict[str, object] = {
         "relay": len(previous) + 1,
         "date": datetime.date.today().isoformat(),
-        "git": extra.get("git", "unknown"),
+        "git": git,
         "minutes": round(float(extra.get("gpu_minutes", 0.0)) - float(before["gpu_minutes"]), 2),  # type: ignore[arg-type]
         "updates": int(extra.get("updates", 0)) - int(before["cumulative_updates"]),  # type: ignore[call-overload]
         "cumulative_updates": int(extra.get("updates", 0)),  # type: ignore[call-overload]
@@ -97,15 +130,23 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
         "gpu_minutes": float(extra.get("gpu_minutes", 0.0)),  # type: ignore[arg-type]
         "loss_at_end": loss_at_end(folder / "metrics.jsonl"),
     }
+    trained_acoustic = load_config(folder / "config.toml").train.acoustic
+    replace_init = trained_acoustic
+    heldout, init = carried / "heldout.npz", carried / "init.safetensors"
+    if trained_acoustic and heldout.exists() and init.exists():
+        before, after = heldout_mel(init, heldout), heldout_mel(backbone, heldout)
+        row["heldout_mel"] = {"before": round(before, 4), "after": round(after, 4)}
+        replace_init = after <= before
+    row["next_init"] = "this relay's backbone" if replace_init else "kept"
     committed.mkdir(parents=True, exist_ok=True)
-    target = committed / "vocoder.safetensors"
     with atomic_path(target) as tmp:
         shutil.copyfile(vocoder_file, tmp)
     atomic_write_text(committed / "vocoder.sha256", f"{sha256_file(target)}  vocoder.safetensors\n")
     with open(committed / "ledger.jsonl", "a") as f:
         f.write(json.dumps(row) + "\n")
-    carried.mkdir(parents=True, exist_ok=True)
-    write_half(backbone, carried / "init.safetensors")
+    if replace_init:
+        carried.mkdir(parents=True, exist_ok=True)
+        write_half(backbone, init)
     return row
 
 
@@ -121,7 +162,9 @@ def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED) 
     if budget < 5:
         raise ValueError(f"only {budget:.1f} MiB are left for the corpus pack; the tracked files "
                          "and the init leave too little of the device call's 64 MiB")
-    pack(["--corpus", corpus, "--cache", cache, "--out", str(carried), "--held-out", "0",
+    # held-out utterances (heldout.npz, a fraction of a MiB) let `land` check that a relay
+    # did not make the acoustic model worse before it becomes the next one's init
+    pack(["--corpus", corpus, "--cache", cache, "--out", str(carried), "--held-out", "24",
           "--max-mib", f"{budget:.1f}"])
 
 

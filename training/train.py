@@ -17,6 +17,7 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -326,9 +327,9 @@ class Trainer:
         the acoustic model re-makes with their own alignment."""
         t = self.cfg.train
         if t.teacher_forced_share and self.sampler.rng.random() < t.teacher_forced_share:
-            with self.autocast:
-                return self.step_core.teacher_forced_batch(
-                    self.sampler.acoustic(t.wavenet_batch_size), t.wavenet_segment, self.sampler.rng)
+            # in float32, as at synthesis (no autocast: a no-grad pass, cheap next to the step)
+            return self.step_core.teacher_forced_batch(
+                self.sampler.acoustic(t.wavenet_batch_size), t.wavenet_segment, self.sampler.rng)
         return self.sampler.wavenet(t.wavenet_batch_size, t.wavenet_segment)
 
     def fit(self) -> None:
@@ -340,7 +341,22 @@ class Trainer:
             writer = SummaryWriter(str(self.run / "tb"))
         bar = tqdm(total=t.steps, initial=self.step, desc="train", disable=self.rank != 0,
                    dynamic_ncols=True)
-        self.started, samples = time.perf_counter(), 0
+        self.started = time.perf_counter()
+        try:
+            self._loop(writer, bar)
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM (see main): keep what was trained
+            if self.world == 1:  # with several ranks another may be inside a collective
+                self.log(f"stopped at step {self.step}: saving")
+                self.save()
+            raise
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+
+    def _loop(self, writer: Any, bar: Any) -> None:
+        t = self.cfg.train
+        samples = 0
         while self.step < t.steps:
             self._update_time_progress()
             if self.time_progress >= 1.0:
@@ -363,9 +379,6 @@ class Trainer:
                                             "wavenet_samples_per_s": rate, **losses}) + "\n")
             if self.step % t.checkpoint_every == 0 or self.step == t.steps:
                 self.save()
-        bar.close()
-        if writer is not None:
-            writer.close()
 
 
 def prepare_run(run: Path, config_path: str | None) -> RunConfig:
@@ -408,6 +421,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sum(p.numel() for p in trainer.model.parameters()) / 1e6:.2f} M parameters, "
                 f"{trainer.world} process(es) on {trainer.device}")
     trainer.resume()
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # fit() saves before it stops
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         trainer.fit()
     finally:

@@ -108,7 +108,7 @@ def load_vocoder(path: str | os.PathLike[str]) -> Vocoder:
 
 def extract(model: Backbone, extra: dict[str, object] | None = None) -> Vocoder:
     """The model's WaveNet as a speaker-free vocoder (the table's mean voice folded in)."""
-    net = speaker_free(model.wavenet.cpu(), model.speaker_table.weight.detach().cpu())
+    net = speaker_free(copy.deepcopy(model.wavenet).cpu(), model.speaker_table.weight.detach().cpu())
     return Vocoder(net, model.features, model.stats, dict(extra or {}))
 
 
@@ -149,27 +149,31 @@ def held_out_loss(model: Backbone, corpus: str, cache: str, split: str = "dev",
                   segments: int = 64, segment: int = 8000, seed: int = 0) -> float:
     """The WaveNet's cross-entropy (nats per sample) on ``segments`` random segments of a
     corpus split, conditioned on their recorded mels; a speaker WaveNet hears g from the
-    model's encoder on another utterance of the speaker (SEA-ENC), as a new voice would."""
+    model's encoder on another utterance of the speaker, with its measured pitch (SEA-ENC's
+    view of a new voice). The same seed draws the same segments for every model."""
     from training.data import BatchSampler, load_corpus_items
-    from training.step import TrainStep
     from voiceadapt.models import losses as L
 
+    if segments < 1:
+        raise ValueError("segments must be at least 1")
+    model.eval()
     items, _ = load_corpus_items(corpus, cache, model.features, split)
     sampler = BatchSampler(items, model.features, seed=seed)
-    step = TrainStep(model.eval())
-    total = 0.0
-    for _ in range(segments // 8):
-        w = sampler.wavenet(8, segment)
+    generator = torch.Generator().manual_seed(seed)
+    hop = model.features.hop_length
+    total, done = 0.0, 0
+    while done < segments:
+        n = min(8, segments - done)
+        a = sampler.acoustic(n)
+        segs, ctx = L.cut_segments(a.audio, (a.mel_lens - 1) * hop, model.features, segment, generator)
         if model.cfg.wavenet.speaker_channels:
-            refs = [sampler.items[sampler.by_speaker[int(s)][0]] for s in w.speakers]
-            audio = torch.nn.utils.rnn.pad_sequence(
-                [torch.from_numpy(r.audio.astype("float32") / 32768) for r in refs], batch_first=True)
-            lens = torch.tensor([len(r.audio) // model.features.hop_length + 1 for r in refs])
-            g = model.encoder(*L.encoder_input(model, audio, lens))
-            total += float(L.wavenet_loss(model, w.audio, w.frame_audio, g))
+            g = model.with_voice_pitch(
+                model.encoder(*L.encoder_input(model, a.ref_audio, a.ref_lens)), a.ref_f0)
         else:
-            total += float(step.wavenet_loss(w))
-    return total / (segments // 8)
+            g = torch.zeros(n, 0)
+        total += float(L.wavenet_loss(model, segs, ctx, g)) * n
+        done += n
+    return total / segments
 
 
 def main(argv: list[str] | None = None) -> int:

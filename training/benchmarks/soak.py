@@ -98,7 +98,7 @@ ACTIONS = ("upload", "upload+text", "adapt", "speak", "stream", "openai", "delet
 # to <argv[2]>.<n>; SIGUSR2 hands the C allocator's free memory back (malloc_trim), so RSS
 # before and after tells memory in use from memory the allocator holds
 DIAGNOSED_SERVER = """
-import ctypes, signal, sys, tracemalloc
+import signal, sys, tracemalloc
 if sys.argv[1] == "trace":
     tracemalloc.start(12)
 prefix, count = sys.argv[2], [0]
@@ -106,7 +106,8 @@ def dump(signum, frame):
     tracemalloc.take_snapshot().dump(f"{prefix}.{count[0]}")
     count[0] += 1
 signal.signal(signal.SIGUSR1, dump)
-signal.signal(signal.SIGUSR2, lambda signum, frame: ctypes.CDLL("libc.so.6").malloc_trim(0))
+from server.allocator import trim_malloc
+signal.signal(signal.SIGUSR2, lambda signum, frame: trim_malloc())
 from voiceadapt.cli import main
 sys.argv = ["voiceadapt", *sys.argv[3:]]
 sys.exit(main())

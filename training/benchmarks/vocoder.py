@@ -43,10 +43,11 @@ from training.benchmarks.adaptation import split_speaker, take_seconds
 from training.benchmarks.report import write_report
 from training.corpus.manifest import Corpus, Utterance, read_corpus
 from training.evaluate_model import base_voice, pick_speakers
-from training.judges import Judges
+from training.judges import Judges, speaker_embedding
 from voiceadapt import adapt
+from voiceadapt.adapt.profile import backbone_fingerprint
 from voiceadapt.audio import load_audio, log_mel
-from voiceadapt.files import atomic_write_text
+from voiceadapt.files import atomic_write_text, sha256_file
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.vocoders import vocode
@@ -90,11 +91,6 @@ def score(judges: Judges, wavs: list[np.ndarray], refs: list[str] | None,
             "similarity": float(np.mean([judges.dvector(w) @ enrollment for w in wavs]))}
 
 
-def enroll(judges: Judges, wavs: list[np.ndarray]) -> np.ndarray:
-    e = np.mean([judges.dvector(w) for w in wavs], axis=0)
-    return e / np.linalg.norm(e)
-
-
 def speaker_jobs(corpus: Corpus | None, lvo: Corpus | None, sentences: int, bundled: Backbone,
                  ) -> list[dict]:
     """Every (set, kind, speaker) with its clips, texts and enrollment clips."""
@@ -129,7 +125,7 @@ def speaker_jobs(corpus: Corpus | None, lvo: Corpus | None, sentences: int, bund
 def run_job(job: dict, systems_: dict[str, tuple[Backbone, str]], judges: Judges,
             log: Callable[[str], None]) -> list[dict]:
     corpus: Corpus = job["corpus"]
-    enrollment = enroll(judges, _wavs(corpus, job["enroll"]))
+    enrollment = speaker_embedding(judges, _wavs(corpus, job["enroll"]))
     base = {"set": job["set"], "kind": job["kind"], "speaker": job["speaker"]}
     rows = []
     if job["kind"] == "copy":
@@ -201,7 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     judges = Judges()
     parts = Path(args.out + ".parts")
     parts.mkdir(parents=True, exist_ok=True)
+    # the files' digests, not only their paths: a relay replaces the vocoder file in place
     settings = {k: v for k, v in vars(args).items() if k != "out"}
+    settings["sha256"] = {"bundled": backbone_fingerprint(systems_["griffin-lim"][0]),
+                          **{k: sha256_file(v) for k, v in (("speaker_wavenet", args.speaker_wavenet),
+                                                             ("vocoder_file", args.vocoder_file)) if v}}
     rows: list[dict] = []
     for job in speaker_jobs(corpus, lvo, args.sentences, systems_["griffin-lim"][0]):
         part = parts / f"{job['set']}_{job['kind']}_{job['speaker']}.json"
