@@ -50,10 +50,11 @@ def pick_speakers(model: Backbone, corpus_speakers: set[str]) -> list[str]:
 
 
 @torch.no_grad()
-def copy_synthesis(model: Backbone, wav: np.ndarray, speaker: str, vocoder: str) -> np.ndarray:
-    mel = model.stats.normalize_mel(log_mel(wav, model.features))[None]
-    g = model.speaker_embedding(speaker)[None]
-    return vocode(model, mel, g, vocoder, generator=torch.Generator().manual_seed(0))[0].numpy()
+def copy_synthesis(model: Backbone, wav: np.ndarray, g: torch.Tensor, vocoder: str) -> np.ndarray:
+    """A recording's own log-mels through the vocoder (its ceiling); ``g`` (S,) for a WaveNet
+    that hears the speaker."""
+    mel = model.stats.normalize_mel(log_mel(torch.as_tensor(wav), model.features))[None]
+    return vocode(model, mel, g[None], vocoder, generator=torch.Generator().manual_seed(0))[0].numpy()
 
 
 def evaluate(model: Backbone, corpus_root: str, vocoder: str, per_voice: int,
@@ -67,7 +68,7 @@ def evaluate(model: Backbone, corpus_root: str, vocoder: str, per_voice: int,
     for spk in speakers:
         own = [u for u in corpus.split("train") if u.speaker == spk][:per_voice]
         real = [load_audio(corpus.audio_path(u)).samples for u in own]
-        copies = [copy_synthesis(model, w, spk, vocoder) for w in real]
+        copies = [copy_synthesis(model, w, model.speaker_embedding(spk), vocoder) for w in real]
         start = time.perf_counter()
         tts = [synthesize(t, spk, model=model, vocoder=vocoder)[0] for t in unseen]
         synth_seconds += time.perf_counter() - start

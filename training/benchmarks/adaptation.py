@@ -46,13 +46,13 @@ import torch
 
 from training.benchmarks.report import write_report
 from training.corpus.manifest import Corpus, Utterance, read_corpus
+from training.evaluate_model import copy_synthesis
 from training.judges import Judges, speaker_embedding, words
 from voiceadapt import adapt
-from voiceadapt.audio import load_audio, log_mel
+from voiceadapt.audio import load_audio
 from voiceadapt.files import atomic_write_text, folder_bytes
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
-from voiceadapt.models.vocoders import vocode
 
 MODES = ("sea-enc", "sea-emb", "sea-all", "patch")
 SECONDS = (5.0, 10.0, 30.0, 60.0)
@@ -230,7 +230,7 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
     # the baselines' reference: the shortest amount, encoded once by the model's encoder
     baseline_refs = take_seconds(pool, seconds[0])
     g_ref = adapt.adapt_sea_enc(model, [corpus.audio_path(u) for u in baseline_refs]).embedding
-    real["copy_synthesis"] = copy_synthesis(model, judges, real_wavs[:COPY_CLIPS],
+    real["copy_synthesis"] = copy_synthesis_similarity(model, judges, real_wavs[:COPY_CLIPS],
                                             leave_one_out(vectors)[:COPY_CLIPS], g_ref)
     floor = [synthesize(t, embedding=average, model=model)[0] for t in texts]
     rows.append(_score(judges, spk, "average voice", 0.0, texts, floor, enroll, trials))
@@ -269,18 +269,15 @@ def leave_one_out(vectors: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-def copy_synthesis(model: Backbone, judges: Judges, wavs: list[np.ndarray],
+def copy_synthesis_similarity(model: Backbone, judges: Judges, wavs: list[np.ndarray],
                    enrollments: list[np.ndarray], g: torch.Tensor) -> dict[str, float]:
     """The vocoder's ceiling: the speaker's own held-out recordings' log-mels through each
     vocoder (the WaveNet conditioned on ``g``, the SEA-ENC embedding of the reference
     clips), each against its leave-one-out enrollment, as the ceiling is measured."""
     out = {}
     for vocoder in ("griffin-lim", "wavenet"):
-        sims = []
-        for wav, enrollment in zip(wavs, enrollments, strict=True):
-            mel = model.stats.normalize_mel(log_mel(torch.from_numpy(wav), model.features))[None]
-            audio = vocode(model, mel, g[None], vocoder, torch.Generator().manual_seed(0))[0]
-            sims.append(float(judges.dvector(audio.numpy()) @ enrollment))
+        sims = [float(judges.dvector(copy_synthesis(model, wav, g, vocoder)) @ enrollment)
+                for wav, enrollment in zip(wavs, enrollments, strict=True)]
         out[vocoder] = float(np.mean(sims))
     return out
 

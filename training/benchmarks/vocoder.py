@@ -42,15 +42,14 @@ import torch
 from training.benchmarks.adaptation import split_speaker, take_seconds
 from training.benchmarks.report import write_report
 from training.corpus.manifest import Corpus, Utterance, read_corpus
-from training.evaluate_model import base_voice, pick_speakers
+from training.evaluate_model import base_voice, copy_synthesis, pick_speakers
 from training.judges import Judges, speaker_embedding
 from voiceadapt import adapt
 from voiceadapt.adapt.profile import backbone_fingerprint
-from voiceadapt.audio import load_audio, log_mel
+from voiceadapt.audio import load_audio
 from voiceadapt.files import atomic_write_text, sha256_file
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
-from voiceadapt.models.vocoders import vocode
 
 ENROLL_CLIPS = 4
 REFERENCE_S = 10.0
@@ -76,12 +75,6 @@ def _wavs(corpus: Corpus, utts: list[Utterance]) -> list[np.ndarray]:
 def _english_refs(utts: list[Utterance]) -> list[str] | None:
     ok = all(u.transcribed and u.language.startswith("en") for u in utts)
     return [u.normalized for u in utts] if ok else None
-
-
-@torch.no_grad()
-def copy_synthesis(model: Backbone, vocoder: str, wav: np.ndarray, g: torch.Tensor) -> np.ndarray:
-    mel = model.stats.normalize_mel(log_mel(torch.from_numpy(wav), model.features))[None]
-    return vocode(model, mel, g[None], vocoder, torch.Generator().manual_seed(0))[0].numpy()
 
 
 def score(judges: Judges, wavs: list[np.ndarray], refs: list[str] | None,
@@ -136,7 +129,7 @@ def run_job(job: dict, systems_: dict[str, tuple[Backbone, str]], judges: Judges
         start = time.perf_counter()
         if job["kind"] == "copy":
             g = adapt.adapt_sea_enc(model, [corpus.audio_path(u) for u in job["enroll"]]).embedding
-            wavs = [copy_synthesis(model, vocoder, w, g) for w in real]
+            wavs = [copy_synthesis(model, w, g, vocoder) for w in real]
         elif job["set"] == "leave-voice-out":
             voice = adapt.adapt_sea_enc(model, [corpus.audio_path(u) for u in job["reference"]])
             wavs = [synthesize(t, voice=voice, model=model, vocoder=vocoder)[0] for t in job["texts"]]
