@@ -22,6 +22,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -110,9 +111,9 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
     target = committed / "vocoder.safetensors"
     if target.exists() and sha256_file(target) == sha256_file(vocoder_file):
         raise ValueError(f"{vocoder_file} is the committed vocoder already: this relay has landed")
-    previous = ledger_rows(committed)
+    previous: list[dict[str, Any]] = ledger_rows(committed)
     before = previous[-1] if previous else {"cumulative_updates": 0, "gpu_minutes": 0.0}
-    extra = vocoder.extra
+    extra: dict[str, Any] = vocoder.extra
     git = str(extra.get("git", "unknown"))
     if git == "unknown":  # the device's copy has no .git: the code sent was this HEAD
         import subprocess
@@ -123,11 +124,11 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
         "relay": len(previous) + 1,
         "date": datetime.date.today().isoformat(),
         "git": git,
-        "minutes": round(float(extra.get("gpu_minutes", 0.0)) - float(before["gpu_minutes"]), 2),  # type: ignore[arg-type]
-        "updates": int(extra.get("updates", 0)) - int(before["cumulative_updates"]),  # type: ignore[call-overload]
-        "cumulative_updates": int(extra.get("updates", 0)),  # type: ignore[call-overload]
-        "cumulative_samples": int(extra.get("samples", 0)),  # type: ignore[call-overload]
-        "gpu_minutes": float(extra.get("gpu_minutes", 0.0)),  # type: ignore[arg-type]
+        "minutes": round(float(extra.get("gpu_minutes", 0.0)) - float(before["gpu_minutes"]), 2),
+        "updates": int(extra.get("updates", 0)) - int(before["cumulative_updates"]),
+        "cumulative_updates": int(extra.get("updates", 0)),
+        "cumulative_samples": int(extra.get("samples", 0)),
+        "gpu_minutes": float(extra.get("gpu_minutes", 0.0)),
         "loss_at_end": loss_at_end(folder / "metrics.jsonl"),
     }
     trained_acoustic = load_config(folder / "config.toml").train.acoustic

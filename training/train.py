@@ -263,19 +263,19 @@ class Trainer:
         from training.vocoder import Vocoder, load_vocoder, save_vocoder
         from voiceadapt.models.wavenet import WaveNet
 
-        before: dict[str, object] = {}
+        before: dict[str, Any] = {}
         if self.cfg.model.vocoder_init:
             before = load_vocoder(self.cfg.model.vocoder_init).extra
         kind = "gpu_minutes" if self.device.type == "cuda" else "cpu_minutes"
         ledger = {
-            "updates": int(before.get("updates", 0)) + self.wavenet_updates,  # type: ignore[call-overload]
-            "samples": int(before.get("samples", 0)) + self.wavenet_samples,  # type: ignore[call-overload]
-            "gpu_minutes": float(before.get("gpu_minutes", 0.0)),  # type: ignore[arg-type]
-            "cpu_minutes": float(before.get("cpu_minutes", 0.0)),  # type: ignore[arg-type]
+            "updates": int(before.get("updates", 0)) + self.wavenet_updates,
+            "samples": int(before.get("samples", 0)) + self.wavenet_samples,
+            "gpu_minutes": float(before.get("gpu_minutes", 0.0)),
+            "cpu_minutes": float(before.get("cpu_minutes", 0.0)),
             "source": before.get("source", self.cfg.model.init or "scratch"),
             "git": _git_hash(),
         }
-        ledger[kind] = round(float(ledger[kind]) + self.world * seconds / 60, 2)  # type: ignore[arg-type]
+        ledger[kind] = round(float(ledger[kind]) + self.world * seconds / 60, 2)
         net = WaveNet(self.model.cfg.wavenet)
         net.load_state_dict({k[len("wavenet."):]: v.float().cpu() for k, v in ema_state.items()
                              if k.startswith("wavenet.")})

@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{held_out_loss(model, args.corpus, args.cache, args.split, args.segments):.4f}")
         return 0
     if args.command == "extract":
-        source = {k: model.extra.get(k) for k in ("step", "git") if k in model.extra}  # type: ignore[attr-defined]
+        source = {k: model.extra.get(k) for k in ("step", "git") if k in model.extra}
         ledger = {"source": Path(args.model).name, **source, **json.loads(args.ledger)}
         save_vocoder(extract(model, ledger), args.out)
     else:
