@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -12,7 +13,10 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VOICEADAPT_", env_file=".env", extra="ignore")
+    # VOICEADAPT_ENV_FILE names another .env file; empty: none (the tests run so)
+    model_config = SettingsConfigDict(env_prefix="VOICEADAPT_",
+                                      env_file=os.environ.get("VOICEADAPT_ENV_FILE", ".env") or None,
+                                      extra="ignore")
 
     # model and storage
     model: str | None = Field(None, description="checkpoint path; empty: the bundled model")

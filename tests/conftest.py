@@ -1,11 +1,19 @@
-"""Shared fixtures: real audio made in the test, never downloaded."""
+"""Shared fixtures: real audio made in the test, never downloaded.
+
+The tests are hermetic: a developer's ``VOICEADAPT_*`` variables and ``.env`` file do not
+reach them, nor the servers and workers they start (which inherit this environment)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
 import pytest
+
+for _name in [n for n in os.environ if n.startswith("VOICEADAPT_")]:
+    del os.environ[_name]
+os.environ["VOICEADAPT_ENV_FILE"] = ""  # server/settings.py: no .env file
 
 
 def speechlike(seconds: float, rate: int = 16_000, f0: float = 120.0, seed: int = 0) -> np.ndarray:

@@ -15,8 +15,9 @@ from server.settings import Settings
 
 
 @pytest.fixture
-def client():
-    settings = Settings(max_upload_bytes=2_000_000, max_clip_seconds=10.0, max_text_chars=500)
+def client(tmp_path):
+    settings = Settings(data_dir=tmp_path / "service", max_upload_bytes=2_000_000,
+                        max_clip_seconds=10.0, max_text_chars=500)
     with local_client(create_app(settings)) as c:
         yield c
 
@@ -80,7 +81,7 @@ def test_malloc_arena_cap_is_set_on_glibc_and_can_be_left_alone():
 
     from server.allocator import limit_malloc_arenas
 
-    assert Settings().malloc_arenas == 2
+    assert Settings.model_fields["malloc_arenas"].default == 2
     assert limit_malloc_arenas(0) is False
     if platform.libc_ver()[0] == "glibc":
         assert limit_malloc_arenas(2) is True
@@ -115,3 +116,10 @@ def test_malloc_trimmer_hands_free_memory_back():
     assert trimmer.trims >= 2
     assert rss_mb() < before - 100, (before, rss_mb())
     assert pin and keep
+
+
+def test_tests_read_no_developer_env_file(tmp_path, monkeypatch):
+    """A .env in the working directory does not reach the tests' settings."""
+    (tmp_path / ".env").write_text("VOICEADAPT_MAX_TEXT_CHARS=7\n")
+    monkeypatch.chdir(tmp_path)
+    assert Settings().max_text_chars != 7
