@@ -17,12 +17,9 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
-import logging
 import threading
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
-
-log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=1)

@@ -105,6 +105,7 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
             raise FileNotFoundError(f"the relay left no {path.name} in {folder}")
     vocoder = load_vocoder(vocoder_file)  # refuses a damaged file before anything is replaced
     from training.config import load_config
+    from training.train import git_hash
     from voiceadapt.models.checkpoint import load
 
     load(backbone)
@@ -112,20 +113,17 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
     if target.exists() and sha256_file(target) == sha256_file(vocoder_file):
         raise ValueError(f"{vocoder_file} is the committed vocoder already: this relay has landed")
     previous: list[dict[str, Any]] = ledger_rows(committed)
-    before = previous[-1] if previous else {"cumulative_updates": 0, "gpu_minutes": 0.0}
+    last = previous[-1] if previous else {"cumulative_updates": 0, "gpu_minutes": 0.0}
     extra: dict[str, Any] = vocoder.extra
     git = str(extra.get("git", "unknown"))
     if git == "unknown":  # the device's copy has no .git: the code sent was this HEAD
-        import subprocess
-
-        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                             ).stdout.strip() or "unknown"
+        git = git_hash()
     row: dict[str, object] = {
         "relay": len(previous) + 1,
         "date": datetime.date.today().isoformat(),
         "git": git,
-        "minutes": round(float(extra.get("gpu_minutes", 0.0)) - float(before["gpu_minutes"]), 2),
-        "updates": int(extra.get("updates", 0)) - int(before["cumulative_updates"]),
+        "minutes": round(float(extra.get("gpu_minutes", 0.0)) - float(last["gpu_minutes"]), 2),
+        "updates": int(extra.get("updates", 0)) - int(last["cumulative_updates"]),
         "cumulative_updates": int(extra.get("updates", 0)),
         "cumulative_samples": int(extra.get("samples", 0)),
         "gpu_minutes": float(extra.get("gpu_minutes", 0.0)),

@@ -20,6 +20,12 @@ from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
 
 
+def reference_embedding(m: Backbone, a: AcousticBatch) -> torch.Tensor:
+    """g (B, S) as SEA-ENC hears each row's speaker: the encoder on another utterance of the
+    speaker, with that utterance's measured pitch where the model carries pitch in g."""
+    return m.with_voice_pitch(m.encoder(*L.encoder_input(m, a.ref_audio, a.ref_lens)), a.ref_f0)
+
+
 class TrainStep(nn.Module):
     def __init__(self, model: Backbone):
         super().__init__()
@@ -29,9 +35,8 @@ class TrainStep(nn.Module):
         # the WaveNet learns on table embeddings; the encoder is trained to land on them. A
         # universal WaveNet hears the mels alone (its corpus's speakers need not be the table's)
         m = self.model
-        device = m.speaker_table.weight.device
-        g = (m.speaker_table(w.speakers.to(device)) if m.cfg.wavenet.speaker_channels
-             else torch.zeros(len(w.speakers), 0, device=device))
+        g = (m.speaker_table(w.speakers.to(m.speaker_table.weight.device))
+             if m.cfg.wavenet.speaker_channels else None)
         return L.wavenet_loss(m, w.audio, w.frame_audio, g, frames=w.frames)
 
     @torch.no_grad()
@@ -46,8 +51,8 @@ class TrainStep(nn.Module):
         m.acoustic.eval()
         m.encoder.eval()
         try:
-            g = m.with_voice_pitch(m.encoder(*L.encoder_input(m, a.ref_audio, a.ref_lens)), a.ref_f0)
-            forced = L.teacher_forced_mels(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g)
+            forced = L.teacher_forced_mels(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0,
+                                           reference_embedding(m, a))
         finally:
             m.acoustic.train(modes[0])
             m.encoder.train(modes[1])
@@ -55,11 +60,11 @@ class TrainStep(nn.Module):
         hop, n = params.hop_length, segment // params.hop_length
         audio = F.pad(a.audio, (0, segment + hop))
         real = m.stats.normalize_mel(log_mel(audio.to(forced.device), params))
-        lens = a.mel_lens.clamp(max=forced.shape[-1])
-        frames = real[..., : forced.shape[-1]].clone()
-        keep = torch.arange(forced.shape[-1], device=forced.device)[None, :] < lens[:, None].to(forced.device)
-        frames = torch.where(keep[:, None, :], forced, frames)
-        frames = torch.cat([frames, real[..., frames.shape[-1]:]], dim=-1)  # room for the last segment
+        t = forced.shape[-1]
+        lens = a.mel_lens.clamp(max=t)
+        keep = torch.arange(t, device=forced.device)[None, :] < lens[:, None].to(forced.device)
+        frames = real.clone()  # longer than forced: room for the last segment
+        frames[..., :t] = torch.where(keep[:, None, :], forced, real[..., :t])
         segs, conds = [], []
         for i in range(len(lens)):
             start = int(rng.integers(0, max(0, int(lens[i]) - n) + 1))
@@ -79,8 +84,7 @@ class TrainStep(nn.Module):
         m = self.model
         spk = a.speakers.to(m.speaker_table.weight.device)
         g_table = m.speaker_table(spk)
-        g_enc = m.encoder(*L.encoder_input(m, a.ref_audio, a.ref_lens))
-        g_enc = m.with_voice_pitch(g_enc, a.ref_f0)  # measured, as SEA-ENC does at inference
+        g_enc = reference_embedding(m, a)  # pitch measured, as SEA-ENC does at inference
         g = g_enc if use_encoder else g_table
         losses = L.acoustic_losses(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
                                    bin_weight=bin_weight)

@@ -100,7 +100,7 @@ def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams) 
     return model.train()
 
 
-def _git_hash() -> str:
+def git_hash() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
                               check=True, cwd=Path(__file__).parent).stdout.strip()
@@ -136,6 +136,7 @@ class Trainer:
             dist.init_process_group("nccl" if want_cuda else "gloo")
         torch.manual_seed(cfg.train.seed)
         table = registered_table(cfg.model.symbols)
+        resuming = any(run.glob("step_*.train.pt"))  # then the weights come from the run
         if cfg.model.init:
             self.model = initial_weights(cfg, speakers, params).to(self.device)
         else:
@@ -146,17 +147,21 @@ class Trainer:
                      if cfg.model.warm_start else corpus_stats(items, params))
             self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
                                   stats)
-            if (cfg.model.warm_start or cfg.model.encoder_init) and not any(run.glob("step_*.train.pt")):
+            if (cfg.model.warm_start or cfg.model.encoder_init) and not resuming:
                 from training.warm_start import warm_start
 
                 warm_start(self.model, cfg.model.warm_start, cfg.model.encoder_init, items, self.log)
             self.model.to(self.device)
-        resuming = any(run.glob("step_*.train.pt"))
-        if cfg.model.vocoder_init and not resuming:
+        # the ledger a saved vocoder file adds this run's updates to (read once)
+        self.vocoder_ledger: dict[str, Any] = {}
+        if cfg.model.vocoder_init:
             from training.vocoder import load_into, load_vocoder
 
-            load_into(self.model, load_vocoder(cfg.model.vocoder_init))
-            self.log(f"WaveNet from {cfg.model.vocoder_init}")
+            start = load_vocoder(cfg.model.vocoder_init)
+            self.vocoder_ledger = start.extra
+            if not resuming:
+                load_into(self.model, start)
+                self.log(f"WaveNet from {cfg.model.vocoder_init}")
         if cfg.model.pitch_in_speaker:  # the table's pitch channels are measured: never trained
             keep = torch.ones_like(self.model.speaker_table.weight)
             keep[:, -2:] = 0
@@ -236,7 +241,7 @@ class Trainer:
         ema_state = {k: v.to(self.model.state_dict()[k].dtype) for k, v in self.ema.items()}
         seconds = self.train_seconds + self._elapsed()
         save_backbone(self.model, self.run / f"{name}.safetensors", state=ema_state,
-                      extra={"step": self.step, "weights": "ema", "git": _git_hash()})
+                      extra={"step": self.step, "weights": "ema", "git": git_hash()})
         if not self.model.cfg.wavenet.speaker_channels:
             self._save_vocoder(self.run / f"{name}.vocoder.safetensors", ema_state, seconds)
         with atomic_path(self.run / f"{name}.train.pt") as tmp:
@@ -260,12 +265,10 @@ class Trainer:
     def _save_vocoder(self, path: Path, ema_state: dict[str, torch.Tensor], seconds: float) -> None:
         """The universal WaveNet's EMA weights as a vocoder file, with a ledger that adds this
         run's updates, samples and device minutes to those of the file it started from."""
-        from training.vocoder import Vocoder, load_vocoder, save_vocoder
+        from training.vocoder import Vocoder, save_vocoder
         from voiceadapt.models.wavenet import WaveNet
 
-        before: dict[str, Any] = {}
-        if self.cfg.model.vocoder_init:
-            before = load_vocoder(self.cfg.model.vocoder_init).extra
+        before = self.vocoder_ledger
         kind = "gpu_minutes" if self.device.type == "cuda" else "cpu_minutes"
         ledger = {
             "updates": int(before.get("updates", 0)) + self.wavenet_updates,
@@ -273,7 +276,7 @@ class Trainer:
             "gpu_minutes": float(before.get("gpu_minutes", 0.0)),
             "cpu_minutes": float(before.get("cpu_minutes", 0.0)),
             "source": before.get("source", self.cfg.model.init or "scratch"),
-            "git": _git_hash(),
+            "git": git_hash(),
         }
         ledger[kind] = round(float(ledger[kind]) + self.world * seconds / 60, 2)
         net = WaveNet(self.model.cfg.wavenet)
@@ -395,7 +398,7 @@ def prepare_run(run: Path, config_path: str | None) -> RunConfig:
             raise ValueError(f"{run} was started with another config ({stored}); use a new --run-dir")
     elif int(os.environ.get("RANK", "0")) == 0:
         atomic_write_text(stored, Path(config_path).read_text())
-        atomic_write_text(run / "git.txt", _git_hash() + "\n")
+        atomic_write_text(run / "git.txt", git_hash() + "\n")
     return cfg
 
 

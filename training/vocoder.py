@@ -122,9 +122,7 @@ def load_into(model: Backbone, vocoder: Vocoder) -> None:
     net = copy.deepcopy(vocoder.net).cpu()
     if vocoder.stats.mel_mean != model.stats.mel_mean or vocoder.stats.mel_std != model.stats.mel_std:
         renormalize(net, vocoder.stats, model.stats)
-    with torch.no_grad():
-        for name, tensor in model.wavenet.state_dict().items():
-            tensor.copy_(net.state_dict()[name])
+    model.wavenet.load_state_dict(net.state_dict())
 
 
 def install(model: Backbone, vocoder: Vocoder) -> Backbone:
@@ -152,6 +150,7 @@ def held_out_loss(model: Backbone, corpus: str, cache: str, split: str = "dev",
     model's encoder on another utterance of the speaker, with its measured pitch (SEA-ENC's
     view of a new voice). The same seed draws the same segments for every model."""
     from training.data import BatchSampler, load_corpus_items
+    from training.step import reference_embedding
     from voiceadapt.models import losses as L
 
     if segments < 1:
@@ -166,11 +165,7 @@ def held_out_loss(model: Backbone, corpus: str, cache: str, split: str = "dev",
         n = min(8, segments - done)
         a = sampler.acoustic(n)
         segs, ctx = L.cut_segments(a.audio, (a.mel_lens - 1) * hop, model.features, segment, generator)
-        if model.cfg.wavenet.speaker_channels:
-            g = model.with_voice_pitch(
-                model.encoder(*L.encoder_input(model, a.ref_audio, a.ref_lens)), a.ref_f0)
-        else:
-            g = torch.zeros(n, 0)
+        g = reference_embedding(model, a) if model.cfg.wavenet.speaker_channels else None
         total += float(L.wavenet_loss(model, segs, ctx, g)) * n
         done += n
     return total / segments

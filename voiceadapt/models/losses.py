@@ -45,14 +45,14 @@ def cut_segments(audio: torch.Tensor, lengths: torch.Tensor, params: FeaturePara
 
 
 def wavenet_loss(model: Backbone, segments: torch.Tensor, frame_audio: torch.Tensor,
-                 g: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+                 g: torch.Tensor | None, frames: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy (nats per sample) of the WaveNet on audio segments.
 
-    segments (B, S) float; frame_audio (B, S + n_fft) the same with context; g (B, S_g);
-    ``frames`` (B, M, S / hop): normalized mels to condition on instead of the segments' own
-    (e.g. the acoustic model's teacher-forced ones).
+    segments (B, S) float; frame_audio (B, S + n_fft) the same with context; g (B, S_g), or
+    None for a WaveNet that hears the mels alone; ``frames`` (B, M, S / hop): normalized mels
+    to condition on instead of the segments' own (e.g. the acoustic model's teacher-forced ones).
     """
-    device = g.device
+    device = model.speaker_table.weight.device
     with torch.no_grad(), _full_precision(device):
         mels = frames.to(device) if frames is not None else model.stats.normalize_mel(
             segment_mels(frame_audio.to(device), model.features, segments.shape[1]))
