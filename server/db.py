@@ -10,14 +10,27 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-ACTIVE_STATES = ("queued", "running")
+
+class JobState(StrEnum):
+    """An adaptation job's state, as stored in ``jobs.state`` and shown by the API."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+JOB_STATES = tuple(JobState)
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+FINAL_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
 def now() -> datetime:
@@ -69,7 +82,8 @@ class Job(Base):
     owner: Mapped[str] = mapped_column(String(40), index=True)
     voice_id: Mapped[str] = mapped_column(String(40), index=True)
     mode: Mapped[str] = mapped_column(String(16))
-    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value,
+                                       index=True)
     stage: Mapped[str | None] = mapped_column(String(16), nullable=True)
     step: Mapped[int] = mapped_column(Integer, default=0)
     steps: Mapped[int] = mapped_column(Integer, default=0)

@@ -8,6 +8,7 @@ import struct
 import numpy as np
 import soundfile as sf
 
+from voiceadapt.audio import float_to_pcm16
 from voiceadapt.audio.processing import resample
 
 # format -> (media type, libsndfile format, subtype)
@@ -47,7 +48,7 @@ def to_rate(samples: np.ndarray, rate: int, out_rate: int) -> np.ndarray:
 
 
 def pcm16(samples: np.ndarray) -> bytes:
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return float_to_pcm16(samples).astype("<i2").tobytes()
 
 
 def encode(samples: np.ndarray, rate: int, fmt: str) -> bytes:

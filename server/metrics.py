@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from server.db import JOB_STATES, Database, Job
+from server.db import JOB_STATES, Database, Job, JobState
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 50)
@@ -24,7 +24,7 @@ class JobTableCollector:
         with self.db.session() as s:
             counts = dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all())
         depth = GaugeMetricFamily("voiceadapt_job_queue_depth", "adaptation jobs waiting to run")
-        depth.add_metric([], counts.get("queued", 0))
+        depth.add_metric([], counts.get(JobState.QUEUED, 0))
         yield depth
         jobs = GaugeMetricFamily("voiceadapt_jobs", "adaptation jobs by state", labels=["state"])
         for state in JOB_STATES:

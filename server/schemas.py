@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from server.db import Job, Voice
+from server.db import Job, JobState, Voice
+from voiceadapt.names import IterativeMode, Mode, Vocoder
 
 
 def utc(dt: datetime | None) -> datetime | None:
@@ -25,14 +26,13 @@ def _speakable(text: str) -> str:
 SpeakableText = Annotated[str, Field(min_length=1), AfterValidator(_speakable)]
 PlainText = Annotated[str, AfterValidator(_speakable)]
 Seed = Annotated[int, Field(0, ge=0, lt=2**63, description="the same seed gives the same audio")]
-AdaptMode = Literal["sea-emb", "sea-all", "patch"]
 Format = Literal["wav", "flac", "opus", "ogg", "mp3", "pcm"]
 
 
 class VoiceOut(BaseModel):
     id: str
     name: str
-    mode: str
+    mode: Mode
     clips: int
     seconds: float
     profile_bytes: int
@@ -50,8 +50,8 @@ class VoiceOut(BaseModel):
 class JobOut(BaseModel):
     id: str
     voice_id: str
-    mode: str
-    state: str
+    mode: Mode
+    state: JobState
     stage: str | None
     step: int
     steps: int
@@ -68,7 +68,7 @@ class JobOut(BaseModel):
     def of(cls, j: Job) -> JobOut:
         started, finished = utc(j.started_at), utc(j.finished_at)
         seconds = None
-        if started is not None and j.state in ("running", "succeeded", "failed", "cancelled"):
+        if started is not None and j.state != JobState.QUEUED:
             seconds = ((finished or datetime.now(UTC)) - started).total_seconds()
         return cls(id=j.id, voice_id=j.voice_id, mode=j.mode, state=j.state, stage=j.stage,
                    step=j.step, steps=j.steps, loss=j.loss, heldout_loss=j.heldout_loss,
@@ -77,7 +77,7 @@ class JobOut(BaseModel):
 
 
 class AdaptIn(BaseModel):
-    mode: AdaptMode = "sea-emb"
+    mode: IterativeMode = "sea-emb"
 
 
 class TTSIn(BaseModel):
@@ -89,7 +89,7 @@ class TTSIn(BaseModel):
     speed: float = Field(1.0, ge=0.25, le=4.0)
     seed: Seed = 0
     stream: bool = False
-    vocoder: Literal["auto", "wavenet", "griffin-lim"] = Field(
+    vocoder: Vocoder = Field(
         "auto", description="auto: the one the model recommends")
 
 

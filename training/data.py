@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voiceadapt.audio import FeatureParams
+from voiceadapt.audio import FeatureParams, pcm16_to_float
+from voiceadapt.models.padding import pad_right
 from voiceadapt.text import SymbolTable
 
 
@@ -79,13 +80,6 @@ class WaveNetBatch:
     # the segments' own (the acoustic model's teacher-forced ones)
 
 
-def _pad(arrays: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
-    out = np.zeros((len(arrays), max(len(a) for a in arrays)), dtype=dtype)
-    for i, a in enumerate(arrays):
-        out[i, : len(a)] = a
-    return out
-
-
 class BatchSampler:
     """Seeded random batches over the items (each rank passes its own seed)."""
 
@@ -110,15 +104,15 @@ class BatchSampler:
             refs.append(self.items[int(self.rng.choice(others))])
         hop = self.params.hop_length
         return AcousticBatch(
-            ids=torch.from_numpy(_pad([it.ids for it in items], np.int64)),
+            ids=pad_right([it.ids.astype(np.int64) for it in items])[0],
             text_lens=torch.tensor([len(it.ids) for it in items]),
-            audio=torch.from_numpy(_pad([it.audio for it in items], np.int16).astype(np.float32) / 32768),
+            audio=pad_right([pcm16_to_float(it.audio) for it in items])[0],
             mel_lens=torch.tensor([len(it.audio) // hop + 1 for it in items]),
-            f0=torch.from_numpy(_pad([it.f0 for it in items], np.float32)),
+            f0=pad_right([it.f0.astype(np.float32) for it in items])[0],
             speakers=torch.tensor([it.speaker for it in items]),
-            ref_audio=torch.from_numpy(_pad([r.audio for r in refs], np.int16).astype(np.float32) / 32768),
+            ref_audio=pad_right([pcm16_to_float(r.audio) for r in refs])[0],
             ref_lens=torch.tensor([len(r.audio) // hop + 1 for r in refs]),
-            ref_f0=torch.from_numpy(_pad([r.f0 for r in refs], np.float32)),
+            ref_f0=pad_right([r.f0.astype(np.float32) for r in refs])[0],
         )
 
     def wavenet(self, batch_size: int, segment: int) -> WaveNetBatch:
@@ -128,7 +122,7 @@ class BatchSampler:
         segs, ctx, spk = [], [], []
         for _ in range(batch_size):
             item = self.items[int(self.rng.integers(len(self.items)))]
-            audio = item.audio.astype(np.float32) / 32768
+            audio = pcm16_to_float(item.audio)
             if len(audio) < segment:
                 audio = np.pad(audio, (0, segment - len(audio)))
             start = int(self.rng.integers(0, (len(audio) - segment) // hop + 1)) * hop

@@ -20,7 +20,7 @@ import numpy as np
 from training.corpus.manifest import read_corpus
 from training.judges import Judges, score
 from training.pack import read_pack
-from voiceadapt.audio import FeatureParams
+from voiceadapt.audio import FeatureParams, pcm16_to_float
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     judges = Judges()
     result = {
         "utterances": len(utt_ids),
-        "ground_truth": score(judges, refs, [items[u].audio / 32768.0 for u in utt_ids]),
+        "ground_truth": score(judges, refs, [pcm16_to_float(items[u].audio) for u in utt_ids]),
         "copy_synthesis": score(judges, refs, ragged("copy")),
         "tts": score(judges, refs, ragged("tts")),
     }

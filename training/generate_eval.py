@@ -21,18 +21,11 @@ import torch
 
 from training.data import Item
 from training.pack import read_pack
-from voiceadapt.audio import log_mel, mu_law_decode
+from voiceadapt.audio import log_mel, mu_law_decode, pcm16_to_float
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load
+from voiceadapt.models.padding import pad_right
 from voiceadapt.models.wavenet import generate
-
-
-def _pad_frames(mels: list[torch.Tensor]) -> torch.Tensor:
-    out = torch.zeros(len(mels), mels[0].shape[0], max(m.shape[-1] for m in mels),
-                      device=mels[0].device)
-    for i, m in enumerate(mels):
-        out[i, :, : m.shape[-1]] = m
-    return out
 
 
 @torch.no_grad()
@@ -50,7 +43,7 @@ def run(model: Backbone, items: list[Item], device: torch.device, seed: int = 0,
     """Copy-synthesis and TTS of every item, generated as one batch of 2 x len(items) streams."""
     hop = model.features.hop_length
     g = model.speaker_table(torch.tensor([it.speaker for it in items], device=device))
-    gt_mels = [model.stats.normalize_mel(log_mel(torch.from_numpy(it.audio / 32768.0).float(),
+    gt_mels = [model.stats.normalize_mel(log_mel(torch.from_numpy(pcm16_to_float(it.audio)),
                                                  model.features)).to(device) for it in items]
     n = torch.tensor([len(it.ids) for it in items], device=device)
     ids = torch.zeros(len(items), int(n.max()), dtype=torch.long, device=device)
@@ -58,7 +51,7 @@ def run(model: Backbone, items: list[Item], device: torch.device, seed: int = 0,
         ids[i, : len(it.ids)] = torch.from_numpy(it.ids)
     tts_mels, frames = model.acoustic.infer(ids, g, lengths=n)
     mels = gt_mels + [tts_mels[i, :, : int(frames[i])] for i in range(len(items))]
-    wavs = generate_batch(model, _pad_frames(mels).to(device), torch.cat([g, g]), seed)
+    wavs = generate_batch(model, pad_right(mels)[0].to(device), torch.cat([g, g]), seed)
     lens = [m.shape[-1] * hop for m in mels]
 
     def ragged(rows: range) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from voiceadapt.audio import SAMPLE_RATE
+from voiceadapt.audio import SAMPLE_RATE, float_to_pcm16
 
 
 def words(text: str) -> str:
@@ -31,7 +31,7 @@ class Judges:
             from pocketsphinx import Decoder
 
             self._decoder = Decoder(samprate=SAMPLE_RATE)
-        pcm = (np.clip(wav, -1, 1) * 32767).astype(np.int16).tobytes()
+        pcm = float_to_pcm16(wav).tobytes()
         self._decoder.start_utt()
         self._decoder.process_raw(pcm, full_utt=True)
         self._decoder.end_utt()

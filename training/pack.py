@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from training.data import Item
-from voiceadapt.audio import FeatureParams
+from voiceadapt.audio import FeatureParams, pcm16_to_float
 from voiceadapt.files import atomic_path
 
 OPUS_LEVEL = 0.85  # libsndfile's compression level for Opus: about 45 kbit/s on this corpus
@@ -37,7 +37,7 @@ def write_pack(items: list[Item], speakers: list[str], out: str | Path,
     blobs = []
     for it in items:
         buf = io.BytesIO()
-        sf.write(buf, it.audio.astype(np.float32) / 32768, params.sample_rate, format="OGG",
+        sf.write(buf, pcm16_to_float(it.audio), params.sample_rate, format="OGG",
                  subtype="OPUS", compression_level=OPUS_LEVEL)
         blobs.append(np.frombuffer(buf.getvalue(), dtype=np.uint8))
 

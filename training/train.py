@@ -33,7 +33,7 @@ from tqdm import tqdm
 from training.config import RunConfig, load_config
 from training.data import AcousticBatch, BatchSampler, Item, WaveNetBatch, load_corpus_items
 from training.step import TrainStep
-from voiceadapt.audio import FeatureParams, log_mel
+from voiceadapt.audio import FeatureParams, log_mel, pcm16_to_float
 from voiceadapt.files import atomic_path, atomic_write_text
 from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
 from voiceadapt.models.checkpoint import save as save_backbone
@@ -70,7 +70,7 @@ def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> Backb
 def corpus_stats(items: list[Item], params: FeatureParams, limit: int = 200) -> NormStats:
     """Per-channel log-mel mean/std and voiced log-F0 mean/std over (up to) ``limit`` items."""
     chosen = items[:: max(1, len(items) // limit)][:limit]
-    mels = torch.cat([log_mel(torch.from_numpy(it.audio.astype(np.float32) / 32768), params)
+    mels = torch.cat([log_mel(torch.from_numpy(pcm16_to_float(it.audio)), params)
                       for it in chosen], dim=-1)
     f0 = np.concatenate([it.f0[it.f0 > 0] for it in chosen])
     logf0 = np.log(f0) if len(f0) else np.array([4.8, 5.1])

@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 
 from training.data import Item
 from voiceadapt.adapt.sea_enc import encode_mels
-from voiceadapt.audio import log_mel
+from voiceadapt.audio import log_mel, pcm16_to_float
 from voiceadapt.models.backbone import Backbone
 
 
@@ -66,7 +66,7 @@ def speaker_means(model: Backbone, items: list[Item], n_speakers: int, per_speak
     for spk, own in by_speaker.items():
         chosen = [own[i] for i in rng.permutation(len(own))[:per_speaker]]
         means[spk] = encode_mels(model, [model.stats.normalize_mel(log_mel(
-            torch.from_numpy(it.audio.astype(np.float32) / 32768), model.features)) for it in chosen])
+            torch.from_numpy(pcm16_to_float(it.audio)), model.features)) for it in chosen])
         f0 = torch.from_numpy(np.concatenate([it.f0 for it in own]))
         pitch[spk] = model.stats.voice_pitch(f0[None])[0]
     return means, pitch

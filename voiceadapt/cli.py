@@ -14,6 +14,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from voiceadapt.names import MODE_NAMES, VOCODER_NAMES
+
 
 def _cmd_frontend(args: argparse.Namespace) -> int:
     from voiceadapt.text import process
@@ -116,20 +118,17 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
 
     model = load(args.model)
     started = time.perf_counter()
-    if args.mode == "sea-enc":
-        profile = adapt.adapt_sea_enc(model, args.ref, name=args.name or "")
-    else:
-        fit = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
-               "patch": adapt.adapt_patch}[args.mode]
 
-        def show(p: adapt.Progress) -> None:
-            held = f" held-out {p.heldout_loss:.4f}" if p.heldout_loss is not None else ""
-            print(f"\r{p.mode} {p.stage} step {p.step}/{p.steps} loss {p.loss:.4f}{held}",
-                  end="", file=sys.stderr, flush=True)
+    def show(p: adapt.Progress) -> None:
+        held = f" held-out {p.heldout_loss:.4f}" if p.heldout_loss is not None else ""
+        print(f"\r{p.mode} {p.stage} step {p.step}/{p.steps} loss {p.loss:.4f}{held}",
+              end="", file=sys.stderr, flush=True)
 
-        profile = fit(model, args.ref, args.text or [], cfg=adapt.FitConfig(steps=args.steps),
-                      name=args.name or "", progress=show)
-        print(file=sys.stderr)
+    profile = adapt.adapt(model, args.mode, args.ref, args.text or [],
+                          cfg=adapt.FitConfig(steps=args.steps), name=args.name or "",
+                          progress=show)
+    if adapt.MODES[args.mode].iterative:
+        print(file=sys.stderr)  # past the progress line
     seconds = time.perf_counter() - started
     adapt.save_profile(profile, args.output)
     held = f", held-out loss {profile.heldout_loss}" if profile.heldout_loss is not None else ""
@@ -231,14 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pace", type=float, default=1.0, help="> 1 speaks faster")
     p.add_argument("--temperature", type=float, default=1.0, help="WaveNet sampling temperature")
-    p.add_argument("--vocoder", default="auto", choices=["auto", "wavenet", "griffin-lim"],
+    p.add_argument("--vocoder", default="auto", choices=VOCODER_NAMES,
                    help="auto: the one the model recommends (see MODEL_CARD.md)")
     p.add_argument("--folds", type=int, help="WaveNet pieces made side by side (1: exact; "
                    "default: one per core)")
     p.set_defaults(func=_cmd_say)
 
     p = sub.add_parser("adapt", help="fit a new voice from reference clips into a profile folder")
-    p.add_argument("--mode", default="sea-enc", choices=["sea-enc", "sea-emb", "sea-all", "patch"],
+    p.add_argument("--mode", default="sea-enc", choices=MODE_NAMES,
                    help="sea-enc: the encoder's embedding, no transcript needed; sea-emb: fit the "
                         "embedding; sea-all: then every weight; patch: then a small patch")
     p.add_argument("--ref", nargs="+", required=True, help="reference clips of one speaker")

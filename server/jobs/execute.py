@@ -11,13 +11,11 @@ import time
 
 from sqlalchemy import select
 
-from server.db import Job, Voice, now
+from server.db import Job, JobState, Voice, now
 from server.service import Service
 from voiceadapt import adapt
 
 log = logging.getLogger("voiceadapt.jobs")
-FITTERS = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
-           "patch": adapt.adapt_patch}
 
 
 def claim(service: Service, job_id: str, redelivered: bool = False) -> bool:
@@ -28,17 +26,17 @@ def claim(service: Service, job_id: str, redelivered: bool = False) -> bool:
         job = s.get(Job, job_id, with_for_update=True)
         if job is None:
             return False
-        if redelivered and job.state == "running":
+        if redelivered and job.state == JobState.RUNNING:
             if job.attempts >= service.settings.max_job_attempts:
-                job.state, job.finished_at = "failed", now()
+                job.state, job.finished_at = JobState.FAILED, now()
                 job.error = "its worker stopped while running it (no attempts left)"
                 return False
-        elif job.state != "queued":
+        elif job.state != JobState.QUEUED:
             return False
         if job.cancel_requested:
-            job.state, job.finished_at = "cancelled", now()
+            job.state, job.finished_at = JobState.CANCELLED, now()
             return False
-        job.state, job.started_at, job.attempts = "running", now(), job.attempts + 1
+        job.state, job.started_at, job.attempts = JobState.RUNNING, now(), job.attempts + 1
         job.error = None
         return True
 
@@ -76,7 +74,7 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
             raise LookupError("the voice was deleted")
         clips = service.storage.clip_paths(voice_id)
         cfg = adapt.FitConfig(steps=service.settings.adapt_steps)
-        profile = FITTERS[mode](service.model, clips, list(voice.transcripts), cfg=cfg,
+        profile = adapt.MODES[mode].fit(service.model, clips, list(voice.transcripts), cfg=cfg,
                                 name=voice.name, progress=progress, cancel=cancelled,
                                 limits=service.audio_limits())
         with service.db.session() as s:
@@ -85,14 +83,14 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
                 raise LookupError("the voice was deleted while it was being adapted")
             service.storage.save_profile(voice_id, profile)
             voice_row.mode, voice_row.updated_at = mode, now()
-            _finish(s, job_id, "succeeded")
+            _finish(s, job_id, JobState.SUCCEEDED)
         service.forget_voice(voice_id)
-        state = "succeeded"
+        state = JobState.SUCCEEDED
     except adapt.Cancelled:
-        state = _finish_safely(service, job_id, "cancelled")
+        state = _finish_safely(service, job_id, JobState.CANCELLED)
     except Exception as exc:  # the job records why; the worker goes on
         log.exception("job %s failed", job_id)
-        state = _finish_safely(service, job_id, "failed", f"{type(exc).__name__}: {exc}")
+        state = _finish_safely(service, job_id, JobState.FAILED, f"{type(exc).__name__}: {exc}")
     log.info("job %s %s in %.1f s", job_id, state, time.perf_counter() - started,
              extra={"job_id": job_id, "mode": mode, "state": state})
     return state
@@ -122,14 +120,14 @@ def recover(service: Service, running_interrupted: bool = True) -> list[str]:
     with the process), a job left "running" is queued again while it has attempts left, else
     failed with the reason. Returns the queued job ids, oldest first."""
     with service.db.session() as s:
-        interrupted = s.scalars(select(Job).where(Job.state == "running")) \
+        interrupted = s.scalars(select(Job).where(Job.state == JobState.RUNNING)) \
             if running_interrupted else []
         for job in interrupted:
             if job.attempts < service.settings.max_job_attempts and not job.cancel_requested:
-                job.state, job.error = "queued", "interrupted by a restart; queued again"
+                job.state, job.error = JobState.QUEUED, "interrupted by a restart; queued again"
                 job.started_at, job.step = None, 0
             else:
-                job.state, job.finished_at = "failed", now()
+                job.state, job.finished_at = JobState.FAILED, now()
                 job.error = "interrupted by a restart (no attempts left)"
-        return list(s.scalars(select(Job.id).where(Job.state == "queued")
+        return list(s.scalars(select(Job.id).where(Job.state == JobState.QUEUED)
                               .order_by(Job.created_at)))

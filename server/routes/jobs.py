@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import select
 
-from server.db import ACTIVE_STATES, Job, now
+from server.db import ACTIVE_STATES, Job, JobState, now
 from server.deps import OwnerDep, ServiceDep
 from server.schemas import JobOut
 
@@ -41,6 +41,6 @@ def cancel_job(job_id: str, service: ServiceDep, owner: OwnerDep) -> JobOut:
         job = s.get(Job, job_id, with_for_update=True)
         if job.state in ACTIVE_STATES:
             job.cancel_requested = True
-            if job.state == "queued":
-                job.state, job.finished_at = "cancelled", now()
+            if job.state == JobState.QUEUED:
+                job.state, job.finished_at = JobState.CANCELLED, now()
         return JobOut.of(job)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import torch
 from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 
-from server.db import ACTIVE_STATES, Job, Voice, new_id, now
+from server.db import ACTIVE_STATES, Job, JobState, Voice, new_id, now
 from server.deps import OwnerDep, ServiceDep
 from server.schemas import AdaptIn, JobOut, VoiceOut
 from server.service import Service
 from server.uploads import check_transcripts, read_clips
-from voiceadapt.adapt import VoiceProfile
+from voiceadapt.adapt import MODES, Mode, VoiceProfile
 from voiceadapt.adapt.sea_enc import embedding_from_clips
 from voiceadapt.audio import Audio
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
-Mode = Literal["sea-enc", "sea-emb", "sea-all", "patch"]
+MODE_HELP = "; ".join(f"{m.name}: {m.summary}" + (" (a job)" if m.iterative else " (ready at once)")
+                      for m in MODES.values())
 
 
 def owned_voice(service: Service, owner: str, voice_id: str) -> Voice:
@@ -34,7 +35,7 @@ def owned_voice(service: Service, owner: str, voice_id: str) -> Voice:
 
 def check_transcripts_fit(transcripts: list, mode: str) -> None:
     """422 when the mode needs transcripts the clips lack."""
-    if mode != "sea-enc" and any(t is None for t in transcripts):
+    if MODES[mode].needs_transcripts and any(t is None for t in transcripts):
         raise HTTPException(422, f"{mode} fits the voice on what was said: this voice has "
                                  "clips without transcripts (sea-enc needs none)")
 
@@ -63,7 +64,7 @@ def insert_job_within_limit(service: Service, owner: str, job: Job) -> None:
 
 def queue_job(service: Service, owner: str, voice: Voice, mode: str) -> Job:
     check_transcripts_fit(voice.transcripts, mode)
-    job = Job(id=new_id("job"), owner=owner, voice_id=voice.id, mode=mode, state="queued",
+    job = Job(id=new_id("job"), owner=owner, voice_id=voice.id, mode=mode, state=JobState.QUEUED,
               steps=service.settings.adapt_steps)
     insert_job_within_limit(service, owner, job)
     try:
@@ -71,7 +72,7 @@ def queue_job(service: Service, owner: str, voice: Voice, mode: str) -> Job:
     except Exception as exc:  # e.g. the broker is down: say so, and leave no orphan job
         with service.db.session() as s:
             s.query(Job).filter(Job.id == job.id).update(
-                {"state": "failed", "finished_at": now(), "error": f"could not queue: {exc}"})
+                {"state": JobState.FAILED, "finished_at": now(), "error": f"could not queue: {exc}"})
         raise HTTPException(503, f"the job queue is unavailable: {exc}") from exc
     return job
 
@@ -121,7 +122,7 @@ async def create_voice(
     files: Annotated[list[UploadFile], File(description="reference clips of one speaker")],
     consent: Annotated[bool, Form(description="I attest the speaker consented to this voice")],
     transcripts: Annotated[list[str] | None, Form(description="what each clip says")] = None,
-    mode: Annotated[Mode, Form(description="sea-enc: ready at once; others start a job")] = "sea-enc",
+    mode: Annotated[Mode, Form(description=MODE_HELP)] = "sea-enc",
 ) -> VoiceOut:
     if not consent:
         raise HTTPException(422, "a voice needs the speaker's consent: send consent=true to "
@@ -130,15 +131,16 @@ async def create_voice(
         check_voice_quota(service, owner, s)  # with the insert)
     clips = await read_clips(files, service.settings)
     texts = check_transcripts(transcripts, len(clips))
-    if mode != "sea-enc" and None in texts:
+    iterative = MODES[mode].iterative
+    if MODES[mode].needs_transcripts and None in texts:
         raise HTTPException(422, f"{mode} needs a transcript for every clip (sea-enc needs none)")
-    if mode != "sea-enc":  # before anything is stored: a refused job leaves no voice behind
+    if iterative:  # before anything is stored: a refused job leaves no voice behind
         with service.db.session() as s:  # (checked again with the insert)
             check_job_room(service, owner, s)
     g = await run_in_threadpool(embedding_from_clips, service.model, clips)
     voice = await store_voice(service, owner, name, clips, texts, g)
     job = None
-    if mode != "sea-enc":
+    if iterative:
         try:
             job = queue_job(service, owner, voice, mode)
         except HTTPException:  # refused after all (a concurrent request took the last slot)
@@ -170,10 +172,10 @@ def delete_voice(voice_id: str, service: ServiceDep, owner: OwnerDep) -> None:
 def remove_voice(service: Service, voice_id: str) -> None:
     """Delete a voice's row, files and cached model; its jobs stop."""
     with service.db.session() as s:  # its jobs stop: queued ones at once, running ones soon
-        s.query(Job).filter(Job.voice_id == voice_id, Job.state == "queued").update(
-            {"state": "cancelled", "cancel_requested": True, "finished_at": now()},
+        s.query(Job).filter(Job.voice_id == voice_id, Job.state == JobState.QUEUED).update(
+            {"state": JobState.CANCELLED, "cancel_requested": True, "finished_at": now()},
             synchronize_session=False)
-        s.query(Job).filter(Job.voice_id == voice_id, Job.state == "running").update(
+        s.query(Job).filter(Job.voice_id == voice_id, Job.state == JobState.RUNNING).update(
             {"cancel_requested": True}, synchronize_session=False)
         s.query(Voice).filter(Voice.id == voice_id).delete()
     service.storage.delete_voice(voice_id)

@@ -54,7 +54,7 @@ from voiceadapt.files import atomic_write_text, folder_bytes
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
 
-MODES = ("sea-enc", "sea-emb", "sea-all", "patch")
+MODES = adapt.MODE_NAMES
 SECONDS = (5.0, 10.0, 30.0, 60.0)
 BASELINES = ("average voice", "lookup")
 COPY_CLIPS = 4  # held-out recordings per speaker copy-synthesized through each vocoder
@@ -325,11 +325,7 @@ def speaker_sex(corpus: Corpus, speaker: str) -> str | None:
 
 def fit(model: Backbone, mode: str, refs: list, texts: list[str], cfg: adapt.FitConfig,
         ) -> adapt.VoiceProfile:
-    if mode == "sea-enc":
-        return adapt.adapt_sea_enc(model, refs)
-    fitter = {"sea-emb": adapt.adapt_sea_emb, "sea-all": adapt.adapt_sea_all,
-              "patch": adapt.adapt_patch}[mode]
-    return fitter(model, refs, texts, cfg=cfg)
+    return adapt.adapt(model, mode, refs, texts, cfg=cfg)
 
 
 def _warm_up(corpus: Corpus, speaker: str, modes: tuple[str, ...],

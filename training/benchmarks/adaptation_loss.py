@@ -19,7 +19,7 @@ import torch
 
 from training.corpus.manifest import read_corpus
 from voiceadapt import adapt
-from voiceadapt.adapt.fit import _batch, apply_profile, prepare_clips
+from voiceadapt.adapt.fit import apply_profile, clip_batch, prepare_clips
 from voiceadapt.inference import load
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
@@ -62,18 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         total += u.duration
     test = utts[len(fit) : len(fit) + args.test_clips]
     refs, texts = [corpus.audio_path(u) for u in fit], [u.text for u in fit]
-    test_batch = _batch(prepare_clips(model, [corpus.audio_path(u) for u in test],
+    test_batch = clip_batch(prepare_clips(model, [corpus.audio_path(u) for u in test],
                                       [u.text for u in test], "test"))
     results = {"speaker": args.speaker, "fit_seconds": round(total, 2), "test_clips": len(test),
                "floor": heldout_losses(model, test_batch, model.speaker_table.weight.mean(0))}
     cfg = adapt.FitConfig(steps=args.steps)
-    modes = {"sea-enc": lambda: adapt.adapt_sea_enc(model, refs),
-             "sea-emb": lambda: adapt.adapt_sea_emb(model, refs, texts, cfg=cfg),
-             "sea-all": lambda: adapt.adapt_sea_all(model, refs, texts, cfg=cfg),
-             "patch": lambda: adapt.adapt_patch(model, refs, texts, cfg=cfg)}
-    for mode, run in modes.items():
+    for mode in adapt.MODES:
         started = time.perf_counter()
-        profile = run()
+        profile = adapt.adapt(model, mode, refs, texts, cfg=cfg)
         seconds = time.perf_counter() - started
         scored = apply_profile(model, profile)
         results[mode] = heldout_losses(scored, test_batch, profile.embedding) | {

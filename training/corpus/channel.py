@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import signal
 
-from voiceadapt.audio import SAMPLE_RATE
+from voiceadapt.audio import SAMPLE_RATE, float_to_pcm16
 
 CODECS = ("none", "mulaw-8k", "gsm-8k", "opus-16k", "g722")
 
@@ -120,7 +120,7 @@ def _g722(x: np.ndarray, rate: int) -> np.ndarray:
     with av.open(buf, mode="w", format="g722") as out:
         stream = out.add_stream("g722", rate=16000, layout="mono")
         frame = av.AudioFrame.from_ndarray(
-            (np.clip(x, -1, 1) * 32767).astype(np.int16)[None, :], format="s16", layout="mono")
+            float_to_pcm16(x)[None, :], format="s16", layout="mono")
         frame.sample_rate = rate
         for packet in stream.encode(frame):
             out.mux(packet)

@@ -10,6 +10,7 @@ from voiceadapt.adapt.fit import (
     adapt_sea_emb,
     apply_profile,
 )
+from voiceadapt.adapt.modes import MODES, AdaptationMode, adapt
 from voiceadapt.adapt.profile import (
     ProfileMismatch,
     VoiceProfile,
@@ -18,7 +19,9 @@ from voiceadapt.adapt.profile import (
     save_profile,
 )
 from voiceadapt.adapt.sea_enc import adapt_sea_enc
+from voiceadapt.names import MODE_NAMES, Mode
 
-__all__ = ["Cancelled", "FitConfig", "MissingTranscriptError", "ProfileMismatch", "Progress",
-           "VoiceProfile", "adapt_patch", "adapt_sea_all", "adapt_sea_emb", "adapt_sea_enc",
+__all__ = ["MODES", "MODE_NAMES", "AdaptationMode", "Cancelled", "FitConfig",
+           "MissingTranscriptError", "Mode", "ProfileMismatch", "Progress", "VoiceProfile",
+           "adapt", "adapt_patch", "adapt_sea_all", "adapt_sea_emb", "adapt_sea_enc",
            "apply_profile", "backbone_fingerprint", "load_profile", "save_profile"]

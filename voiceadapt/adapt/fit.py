@@ -25,6 +25,7 @@ from voiceadapt.audio.io import AudioSource
 from voiceadapt.models import alignment
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
+from voiceadapt.models.padding import pad_right
 from voiceadapt.models.vocoders import resolve_vocoder
 from voiceadapt.text import normalize, phonemize
 from voiceadapt.text.g2p import DEFAULT_LANGUAGE
@@ -113,19 +114,12 @@ def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
     return out
 
 
-def _batch(clips: list[Clip]) -> dict[str, torch.Tensor]:
-    n = max(len(c.ids) for c in clips)
-    length = max(len(c.audio.samples) for c in clips)
-    frames = max(len(c.f0) for c in clips)
-    ids = torch.zeros(len(clips), n, dtype=torch.long)
-    audio = torch.zeros(len(clips), length)
-    hz = torch.zeros(len(clips), frames)
-    for i, c in enumerate(clips):
-        ids[i, : len(c.ids)] = c.ids
-        audio[i, : len(c.audio.samples)] = torch.from_numpy(c.audio.samples)
-        hz[i, : len(c.f0)] = c.f0
-    return {"ids": ids, "text_lens": torch.tensor([len(c.ids) for c in clips]), "audio": audio,
-            "lens": torch.tensor([len(c.audio.samples) for c in clips]), "f0": hz}
+def clip_batch(clips: list[Clip]) -> dict[str, torch.Tensor]:
+    """Prepared clips -> one right-padded batch (ids, text_lens, audio, lens, f0)."""
+    ids, text_lens = pad_right([c.ids for c in clips], torch.long)
+    audio, lens = pad_right([c.audio.samples for c in clips], torch.float32)
+    return {"ids": ids, "text_lens": text_lens, "audio": audio, "lens": lens,
+            "f0": pad_right([c.f0 for c in clips], torch.float32)[0]}
 
 
 def uses_wavenet(model: Backbone, cfg: FitConfig) -> bool:
@@ -137,7 +131,7 @@ def sample_batch(clips: list[Clip], seconds: float, generator: torch.Generator,
     """All clips if they fit in ``seconds``, else a random set of whole clips that does
     (at least one)."""
     if sum(c.audio.seconds for c in clips) <= seconds:
-        return _batch(clips)
+        return clip_batch(clips)
     order = torch.randperm(len(clips), generator=generator).tolist()
     chosen, total = [], 0.0
     for i in order:
@@ -145,7 +139,7 @@ def sample_batch(clips: list[Clip], seconds: float, generator: torch.Generator,
             continue
         chosen.append(clips[i])
         total += clips[i].audio.seconds
-    return _batch(chosen)
+    return clip_batch(chosen)
 
 
 def generator_loss(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Tensor,
@@ -185,7 +179,7 @@ def split_heldout(model: Backbone, clips: list[Clip], fraction: float,
 
 @torch.no_grad()
 def _split_one(model: Backbone, clip: Clip, fraction: float) -> tuple[list[Clip], list[Clip]]:
-    batch = _batch([clip])
+    batch = clip_batch([clip])
     mels, mask = L.encoder_input(model, batch["audio"], batch["lens"] // model.features.hop_length + 1)
     text_mask = torch.ones(1, len(clip.ids), dtype=torch.bool)
     logp = model.acoustic.aligner(model.acoustic.embed(clip.ids[None]).transpose(1, 2), mels,
@@ -254,7 +248,7 @@ def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str
     try:
         for p in model.parameters():
             p.requires_grad_(False)
-        held_batch = _batch(held) if held else None
+        held_batch = clip_batch(held) if held else None
         best = _held_loss(model, held_batch, start, cfg, wavenet) if held_batch else None
         best_g, best_step = start.clone(), 0
         for step in range(1, cfg.steps + 1):
@@ -339,7 +333,7 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     opt = torch.optim.Adam([{"params": list(trainable.values()), "lr": cfg.lr_weights},
                             {"params": [g], "lr": cfg.lr_embedding}])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    held_batch = _batch(held)
+    held_batch = clip_batch(held)
 
     def held_loss() -> float:
         return _held_loss(work, held_batch, g.detach(), cfg, wavenet)

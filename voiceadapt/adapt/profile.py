@@ -20,8 +20,8 @@ from safetensors.torch import save_file
 
 from voiceadapt.files import atomic_path, atomic_write_text
 from voiceadapt.models.backbone import Backbone
+from voiceadapt.names import MODE_NAMES
 
-MODES = ("sea-enc", "sea-emb", "sea-all", "patch")
 WEIGHTS, METADATA = "voice.safetensors", "profile.json"
 
 
@@ -42,8 +42,9 @@ class VoiceProfile:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)  # patch or weight delta
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown adaptation mode {self.mode!r}; one of {', '.join(MODES)}")
+        if self.mode not in MODE_NAMES:
+            raise ValueError(f"unknown adaptation mode {self.mode!r}; one of "
+                             f"{', '.join(MODE_NAMES)}")
 
     def metadata(self) -> dict[str, object]:
         meta = asdict(self)

@@ -13,6 +13,7 @@ from voiceadapt.audio import Audio, AudioLimits, check_total_speech, load_audio,
 from voiceadapt.audio.features import f0
 from voiceadapt.audio.io import AudioSource
 from voiceadapt.models.backbone import Backbone
+from voiceadapt.models.padding import pad_right
 
 
 def embedding_from_references(model: Backbone, references: Sequence[AudioSource],
@@ -40,10 +41,7 @@ def load_references(sources: Sequence[AudioSource], limits: AudioLimits | None =
 @torch.no_grad()
 def encode_mels(model: Backbone, mels: Sequence[torch.Tensor]) -> torch.Tensor:
     """The encoder over every frame of a speaker's normalized log-mels (M, T_i) -> g (S,)."""
-    lengths = torch.tensor([m.shape[-1] for m in mels])
-    batch = torch.zeros(len(mels), mels[0].shape[0], int(lengths.max()))
-    for i, m in enumerate(mels):
-        batch[i, :, : m.shape[-1]] = m
+    batch, lengths = pad_right([m.cpu() for m in mels])
     mask = torch.arange(batch.shape[-1])[None, :] < lengths[:, None]
     device = model.speaker_table.weight.device
     return model.encoder(batch.to(device), mask.to(device),

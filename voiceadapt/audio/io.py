@@ -233,3 +233,14 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, rate: int,
         sf.write(f, np.asarray(samples, dtype=np.float32), rate, format=fmt,
                  subtype=subtype or ("PCM_16" if fmt == "WAV" else None))
     return path
+
+
+def pcm16_to_float(pcm: np.ndarray) -> np.ndarray:
+    """16-bit PCM samples -> float32 in [-1, 1) (the one place for this scale)."""
+    return np.asarray(pcm).astype(np.float32) / 32768.0
+
+
+def float_to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples, clipped to [-1, 1] -> int16 PCM (the inverse of ``pcm16_to_float`` up
+    to rounding; +1.0 maps to 32767)."""
+    return (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)

@@ -22,8 +22,9 @@ from voiceadapt.audio import FeatureParams
 from voiceadapt.audio.features import mel_filterbank
 from voiceadapt.models import fastgen
 from voiceadapt.models.backbone import Backbone
+from voiceadapt.names import VOCODER_NAMES
 
-VOCODERS = ("auto", "wavenet", "griffin-lim")
+VOCODERS = VOCODER_NAMES  # ("auto", "wavenet", "griffin-lim"): voiceadapt.names.Vocoder
 GRIFFIN_LIM_ITERS = 48
 
 
