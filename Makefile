@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 serve: install
-	$(VENV)/bin/voiceadapt serve --host $(HOST) --port $(PORT)
+	$(PY) -m server serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(VENV)/bin/ruff check .

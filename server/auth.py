@@ -1,7 +1,7 @@
 """API keys: Bearer tokens, stored as sha256 hashes. Every voice and job belongs to a key.
 
-With no key registered the service is open to whoever can reach it, so ``voiceadapt serve``
-then binds to loopback only (see ``voiceadapt.cli``).
+With no key registered the service is open to whoever can reach it, so ``python -m server serve``
+then binds to loopback only (see ``server.cli``).
 """
 
 from __future__ import annotations

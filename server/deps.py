@@ -74,9 +74,9 @@ def check_local_request(request: Request, allowed_origins: list[str]) -> None:
         local_client = ipaddress.ip_address(client.split("%")[0]).is_loopback
     except ValueError:
         local_client = False
-    if not local_client:  # a server started by other means than `voiceadapt serve`
+    if not local_client:  # a server started by other means than `python -m server serve`
         raise HTTPException(403, "this server has no API keys and answers only this machine; "
-                                 "create a key (`voiceadapt keys create NAME`) to serve others")
+                                 "create a key (`python -m server keys create NAME`) to serve others")
     host = request.headers.get("host", "")
     if not _is_loopback_host(host):
         raise HTTPException(403, f"this server has no API keys and answers only requests "

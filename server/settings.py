@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     metrics_public: bool = Field(False, description="serve /metrics without a key on a server "
                                  "that has keys (for a scraper on a private network)")
     bind_host: str = Field("127.0.0.1", description="the address the server listens on (set by "
-                           "`voiceadapt serve`); beyond loopback every request needs a key")
+                           "`python -m server serve`); beyond loopback every request needs a key")
     max_upload_bytes: int = 20 * 1024 * 1024
     max_json_bytes: int = Field(1024 * 1024, description="any request body that is not an upload")
     body_idle_timeout_s: float = Field(15.0, gt=0, description="longest pause inside a request body")

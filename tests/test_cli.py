@@ -12,6 +12,8 @@ from conftest import speechlike
 
 from voiceadapt.cli import main
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def test_frontend_command_prints_sentences_and_phonemes(capsys):
     assert main(["frontend", "Dr. Smith paid $5.50. Then he left!"]) == 0
@@ -39,8 +41,11 @@ def test_audio_info_reports_good_and_bad_files(tmp_path, capsys):
 def test_console_script_is_installed():
     script = Path(sys.executable).with_name("voiceadapt")  # the pyproject entry point
     proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
-    for command in ("frontend", "audio-info", "serve", "corpus"):
+    for command in ("frontend", "audio-info", "say", "adapt", "speakers"):
         assert command in proc.stdout
+    moved = subprocess.run([str(script), "serve", "--port", "9"], capture_output=True, text=True)
+    assert moved.returncode == 2
+    assert "`python -m server serve --port 9`" in moved.stderr  # where it went, options kept
 
 
 def test_serve_refuses_open_binding_without_keys_and_keys_commands(tmp_path):
@@ -49,20 +54,21 @@ def test_serve_refuses_open_binding_without_keys_and_keys_commands(tmp_path):
     import sys
 
     env = {**os.environ, "VOICEADAPT_DATA_DIR": str(tmp_path / "svc")}
-    cli = [sys.executable, "-m", "voiceadapt.cli"]
+    cli = [sys.executable, "-m", "server"]
     r = subprocess.run([*cli, "serve", "--host", "0.0.0.0"], env=env, capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and "no API key is registered" in r.stderr
     key = subprocess.run([*cli, "keys", "create", "ops"], env=env, capture_output=True,
-                         text=True, timeout=120, check=True).stdout.strip()
+                         text=True, timeout=120, check=True, cwd=ROOT).stdout.strip()
     assert key.startswith("va_") and len(key) > 20
     listed = subprocess.run([*cli, "keys", "list"], env=env, capture_output=True, text=True,
-                            timeout=120, check=True).stdout
+                            timeout=120, check=True, cwd=ROOT).stdout
     key_id, name = listed.split()
     assert name == "ops" and key not in listed
-    assert subprocess.run([*cli, "keys", "revoke", key_id], env=env, timeout=120).returncode == 0
+    assert subprocess.run([*cli, "keys", "revoke", key_id], env=env, timeout=120,
+                          cwd=ROOT).returncode == 0
     assert subprocess.run([*cli, "keys", "list"], env=env, capture_output=True, text=True,
-                          timeout=120).stdout == ""
+                          timeout=120, cwd=ROOT).stdout == ""
 
 
 def test_say_without_a_voice_speaks_as_a_bundled_speaker_and_says_which(tmp_path, capsys):

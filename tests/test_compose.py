@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from server.cli import build_parser
 from server.settings import Settings
-from voiceadapt.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,8 +22,8 @@ def test_compose_matches_the_package():
     for name in ("api", "worker"):
         service = services[name]
         command = service["command"]
-        assert command[0] == "voiceadapt"
-        parser.parse_args(command[1:])  # exits (fails the test) on an unknown command or option
+        assert command[:3] == ["python", "-m", "server"], command
+        parser.parse_args(command[3:])  # exits (fails the test) on an unknown command or option
         for var in service["environment"]:
             assert var.startswith("VOICEADAPT_"), var
             assert var.removeprefix("VOICEADAPT_").lower() in fields, f"{var} is not a setting"
@@ -33,7 +33,8 @@ def test_compose_matches_the_package():
     assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
     assert services["api"]["environment"]["VOICEADAPT_DATABASE_URL"].startswith("postgresql+psycopg")
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "[scale]" in dockerfile  # celery, redis and psycopg are in the image
+    assert "server,scale]" in dockerfile  # the service's, celery's, redis's and psycopg's packages
+    assert "COPY training" not in dockerfile and "COPY server" in dockerfile  # no training code
 
 
 def test_serving_never_imports_training_code():

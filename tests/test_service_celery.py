@@ -7,11 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from service_helpers import free_port, local_client, voice_form, wait_for, wait_job
 
 from server.main import create_app
+
+ROOT = Path(__file__).resolve().parent.parent  # `python -m server` runs from the checkout
 
 pytestmark = pytest.mark.synth
 
@@ -41,8 +44,8 @@ def test_celery_worker_runs_an_adaptation(service_settings, bundled_model, spoke
            "VOICEADAPT_DATA_DIR": str(settings.data_dir), "VOICEADAPT_ADAPT_STEPS": "3",
            "VOICEADAPT_MAX_CLIP_SECONDS": str(settings.max_clip_seconds)}
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen([sys.executable, "-m", "voiceadapt.cli", "worker", "--pool", "solo"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen([sys.executable, "-m", "server", "worker", "--pool", "solo"],
+                              env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         with local_client(create_app(settings, model=bundled_model)) as api:
             assert api.get("/readyz").json()["checks"]["broker"] == "ok"

@@ -156,7 +156,7 @@ def test_revoking_the_last_key_does_not_reopen_the_server(service_settings, bund
 
 
 def test_an_open_server_answers_only_this_machine(service_settings, bundled_model):
-    """A keyless server started by other means than `voiceadapt serve` (uvicorn --host
+    """A keyless server started by other means than `python -m server serve` (uvicorn --host
     0.0.0.0) still refuses clients from other addresses."""
     from fastapi.testclient import TestClient
 

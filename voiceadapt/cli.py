@@ -1,15 +1,13 @@
-"""The ``voiceadapt`` command: one entry point, one subcommand per job.
+"""The ``voiceadapt`` command: the library's tools, one subcommand per job.
 
-Training-side subcommands (``corpus``) import the ``training`` package only when
-run, so serving never loads training code.
+The service and training have their own entry points in a checkout of the repository
+(``python -m server``, ``python -m training``); this package imports neither.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -50,40 +48,6 @@ def _cmd_audio_info(args: argparse.Namespace) -> int:
         for w in caught:
             print(f"{path}: warning: {w.message}")
     return status
-
-
-def _cmd_corpus_build(args: argparse.Namespace) -> int:
-    from training.corpus.build import build_corpus
-    from training.corpus.plan import PRESETS
-
-    if args.preset not in PRESETS:
-        print(f"error: no preset {args.preset!r} (presets: {', '.join(PRESETS)})", file=sys.stderr)
-        return 2
-    config = PRESETS[args.preset]
-    cache = None if args.no_features else args.cache
-    corpus, stats = build_corpus(config, args.out, workers=args.jobs, cache=cache,
-                                 keep_base=args.keep_base)
-    print(json.dumps({"summary": corpus.info["summary"],
-                      "diphone_coverage": corpus.info.get("diphone_coverage"),
-                      "build": vars(stats) | {"seconds": round(stats.seconds, 1)}}, indent=1))
-    return 0
-
-
-def _cmd_corpus_import(args: argparse.Namespace) -> int:
-    from training.corpus.importers import import_corpus
-
-    corpus, skipped = import_corpus(args.format, args.src, args.out, dev_speakers=args.dev_speakers,
-                                    seed=args.seed)
-    print(json.dumps({"summary": corpus.info["summary"], "skipped": skipped}, indent=1))
-    return 0
-
-
-def _cmd_corpus_summary(args: argparse.Namespace) -> int:
-    from training.corpus.manifest import read_corpus, summarize
-
-    corpus = read_corpus(args.corpus)
-    print(json.dumps(summarize(corpus.utterances, corpus.speakers), indent=1))
-    return 0
 
 
 def _cmd_say(args: argparse.Namespace) -> int:
@@ -145,67 +109,6 @@ def _cmd_speakers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from training.train import main as train_main
-
-    return train_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from server.auth import keys_exist
-    from server.db import Database
-    from server.settings import LOOPBACK, Settings
-
-    settings = Settings()
-    if args.host not in LOOPBACK and settings.bootstrap_api_key is None:
-        db = Database(settings.sqlalchemy_url())
-        open_to_all = not keys_exist(db)
-        db.close()
-        if open_to_all:
-            print(f"error: no API key is registered, so the service would be open to anyone "
-                  f"who can reach {args.host}. Create one with `voiceadapt keys create NAME` (or "
-                  "set VOICEADAPT_BOOTSTRAP_API_KEY), or serve on 127.0.0.1.", file=sys.stderr)
-            return 2
-    os.environ["VOICEADAPT_BIND_HOST"] = args.host  # the app decides open or closed from it
-    uvicorn.run("server.main:create_app", factory=True, host=args.host, port=args.port,
-                log_level="warning", access_log=False)
-    return 0
-
-
-def _cmd_worker(args: argparse.Namespace) -> int:
-    from server.jobs.celery_app import celery
-
-    argv = ["worker", "--loglevel", "INFO", "--concurrency", str(args.concurrency),
-            "--queues", "voiceadapt-adapt"]
-    if args.pool:
-        argv += ["--pool", args.pool]
-    celery.worker_main(argv)
-    return 0
-
-
-def _cmd_keys(args: argparse.Namespace) -> int:
-    from server import auth
-    from server.db import Database
-    from server.settings import Settings
-
-    db = Database(Settings().sqlalchemy_url())
-    try:
-        if args.keys_command == "create":
-            print(auth.create_key(db, args.name))
-            print("keep this key: only its hash is stored", file=sys.stderr)
-        elif args.keys_command == "list":
-            for key_id, name in auth.list_keys(db):
-                print(f"{key_id}\t{name}")
-        elif not auth.revoke_key(db, args.key_id):
-            print(f"error: no key {args.key_id}", file=sys.stderr)
-            return 1
-    finally:
-        db.close()
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voiceadapt", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -253,59 +156,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="checkpoint (default: the bundled model)")
     p.set_defaults(func=_cmd_speakers)
 
-    p = sub.add_parser("train", help="train the backbone (one process; see training/train.py "
-                                     "for torchrun)")
-    p.add_argument("--config", help="TOML config, e.g. configs/default.toml (stored in the run)")
-    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
-    p.set_defaults(func=_cmd_train)
-
-    p = sub.add_parser("serve", help="run the HTTP service")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.set_defaults(func=_cmd_serve)
-
-    p = sub.add_parser("worker", help="run a Celery adaptation worker (VOICEADAPT_JOB_BACKEND=celery)")
-    p.add_argument("--concurrency", type=int, default=1, help="jobs at once (each loads the model)")
-    p.add_argument("--pool", help="celery pool (prefork, solo, threads)")
-    p.set_defaults(func=_cmd_worker)
-
-    keys = sub.add_parser("keys", help="API keys (stored hashed) in the service's database")
-    ksub = keys.add_subparsers(dest="keys_command", required=True)
-    p = ksub.add_parser("create", help="make a key and print it once")
-    p.add_argument("name")
-    p.set_defaults(func=_cmd_keys)
-    p = ksub.add_parser("list", help="key ids and names")
-    p.set_defaults(func=_cmd_keys)
-    p = ksub.add_parser("revoke", help="remove a key (its voices stay, unreachable)")
-    p.add_argument("key_id")
-    p.set_defaults(func=_cmd_keys)
-
-    corpus = sub.add_parser("corpus", help="build, import or summarize a training corpus")
-    csub = corpus.add_subparsers(dest="corpus_command", required=True)
-    p = csub.add_parser("build", help="synthesize the multi-speaker corpus from Debian's voices")
-    p.add_argument("--preset", default="default",
-                   help="default, tiny, v2 (1,040 speakers, real people), v2-tiny, leave-voice-out "
-                   "(training/corpus/plan.py)")
-    p.add_argument("--out", default="data/corpus")
-    p.add_argument("--jobs", type=int, default=2, help="worker processes")
-    p.add_argument("--cache", default="data/cache", help="feature cache folder")
-    p.add_argument("--no-features", action="store_true", help="skip the feature cache step")
-    p.add_argument("--keep-base", action="store_true", help="keep the base-voice recordings")
-    p.set_defaults(func=_cmd_corpus_build)
-    p = csub.add_parser("import", help="write a manifest for a real corpus (VCTK, LibriTTS, LJSpeech)")
-    p.add_argument("format", choices=["vctk", "libritts", "ljspeech"])
-    p.add_argument("src")
-    p.add_argument("--out", required=True)
-    p.add_argument("--dev-speakers", type=int, default=0)
-    p.add_argument("--seed", type=int, default=1234)
-    p.set_defaults(func=_cmd_corpus_import)
-    p = csub.add_parser("summary", help="print a corpus's speakers, hours and coverage")
-    p.add_argument("corpus")
-    p.set_defaults(func=_cmd_corpus_summary)
     return parser
 
 
+#: subcommands that moved to the service's and training's own entry points
+MOVED = {"serve": "python -m server serve", "worker": "python -m server worker",
+         "keys": "python -m server keys", "train": "python -m training train",
+         "corpus": "python -m training corpus"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in MOVED:
+        rest = argv[argv.index(command) + 1:]
+        print(f"voiceadapt: `voiceadapt {command}` moved: run `{MOVED[command]}"
+              f"{' ' + ' '.join(rest) if rest else ''}` from a checkout of the repository "
+              "(see README.md)", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -1,6 +1,6 @@
 """Scale-out: the same jobs on Celery workers over Redis (``VOICEADAPT_JOB_BACKEND=celery``).
 
-Start a worker with ``voiceadapt worker``. Each worker process loads the model once.
+Start a worker with ``python -m server worker``. Each worker process loads the model once.
 Messages are acknowledged after the job ends, so a worker that dies mid-job gets its job
 redelivered; the job table decides whether it still runs (``claim``).
 """

@@ -20,7 +20,7 @@ the reference). The judges (``eval`` extra) then measure:
 
 writes ``<out>.json``, ``<out>.md`` and ``<out>.png``.
 
-On a leave-voice-out corpus (``voiceadapt corpus build --preset leave-voice-out``: whole
+On a leave-voice-out corpus (``python -m training corpus build --preset leave-voice-out``: whole
 persons no training speaker derives from, as they are) every speaker is tested on the
 corpus's English test sentences; its enrollment and ceiling are its own held-out clips
 (the test sentences where it is an English voice that said them, else clips in its own

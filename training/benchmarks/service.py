@@ -1,4 +1,4 @@
-"""Service latency benchmark: a real ``voiceadapt serve`` process, real HTTP requests.
+"""Service latency benchmark: a real ``python -m server serve`` process, real HTTP requests.
 
 Measures, on this machine, with the bundled model:
 - latency to the first audio byte of a streamed one-sentence request (after the WAV header);
@@ -26,6 +26,7 @@ import httpx
 
 from training.benchmarks.report import write_report
 
+REPO = Path(__file__).resolve().parents[2]  # `python -m server` runs from the checkout
 ONE = "The quick brown fox jumps over the lazy dog."
 THREE = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
          "A few seconds of speech are enough to make a new voice.")
@@ -37,8 +38,8 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "VOICEADAPT_DATA_DIR": str(data_dir), "VOICEADAPT_LOG_JSON": "true"}
-    proc = subprocess.Popen([sys.executable, "-m", "voiceadapt.cli", "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--port", str(port)],
+                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

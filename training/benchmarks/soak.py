@@ -1,6 +1,6 @@
 """Soak test: minutes of mixed traffic from several clients against a live server.
 
-Starts ``voiceadapt serve`` (the bundled model, a fresh data folder, two API keys) as its own
+Starts ``python -m server serve`` (the bundled model, a fresh data folder, two API keys) as its own
 process, then runs ``--clients`` threads for ``--minutes``: voices uploaded, SEA-EMB jobs
 queued and polled, speech made whole and streamed (some streams dropped half-way), OpenAI
 requests, voices deleted, and bad input of every kind the service must refuse cleanly
@@ -108,8 +108,8 @@ def dump(signum, frame):
 signal.signal(signal.SIGUSR1, dump)
 from server.allocator import trim_malloc
 signal.signal(signal.SIGUSR2, lambda signum, frame: trim_malloc())
-from voiceadapt.cli import main
-sys.argv = ["voiceadapt", *sys.argv[3:]]
+from server.cli import main
+sys.argv = ["python -m server", *sys.argv[3:]]
 sys.exit(main())
 """
 
@@ -264,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     serve = ["serve", "--host", "127.0.0.1", "--port", str(args.port)]
     launch = [sys.executable, "-c", DIAGNOSED_SERVER, "trace" if args.trace else "plain",
               str(work / "snapshot"), *serve]
-    server = subprocess.Popen(launch, env=env, stdout=subprocess.DEVNULL,
+    server = subprocess.Popen(launch, env=env, cwd=Path(__file__).resolve().parents[2],
+                              stdout=subprocess.DEVNULL,
                               stderr=open(work / "server.log", "w"))
     url = f"http://127.0.0.1:{args.port}"
     try:

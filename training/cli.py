@@ -1,0 +1,100 @@
+"""``python -m training``: the training side's one entry point (corpora and backbone training).
+
+Run from a checkout of the repository; the installed ``voiceadapt`` package holds only the
+library and never imports this package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_corpus_build(args: argparse.Namespace) -> int:
+    from training.corpus.build import build_corpus
+    from training.corpus.plan import PRESETS
+
+    if args.preset not in PRESETS:
+        print(f"error: no preset {args.preset!r} (presets: {', '.join(PRESETS)})", file=sys.stderr)
+        return 2
+    config = PRESETS[args.preset]
+    cache = None if args.no_features else args.cache
+    corpus, stats = build_corpus(config, args.out, workers=args.jobs, cache=cache,
+                                 keep_base=args.keep_base)
+    print(json.dumps({"summary": corpus.info["summary"],
+                      "diphone_coverage": corpus.info.get("diphone_coverage"),
+                      "build": vars(stats) | {"seconds": round(stats.seconds, 1)}}, indent=1))
+    return 0
+
+
+def _cmd_corpus_import(args: argparse.Namespace) -> int:
+    from training.corpus.importers import import_corpus
+
+    corpus, skipped = import_corpus(args.format, args.src, args.out, dev_speakers=args.dev_speakers,
+                                    seed=args.seed)
+    print(json.dumps({"summary": corpus.info["summary"], "skipped": skipped}, indent=1))
+    return 0
+
+
+def _cmd_corpus_summary(args: argparse.Namespace) -> int:
+    from training.corpus.manifest import read_corpus, summarize
+
+    corpus = read_corpus(args.corpus)
+    print(json.dumps(summarize(corpus.utterances, corpus.speakers), indent=1))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from training.train import main as train_main
+
+    return train_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train the backbone (one process; torchrun runs "
+                                     "training/train.py on several)")
+    p.add_argument("--config", help="TOML config, e.g. configs/default.toml (stored in the run)")
+    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
+    p.set_defaults(func=_cmd_train)
+
+    corpus = sub.add_parser("corpus", help="build, import or summarize a training corpus")
+    csub = corpus.add_subparsers(dest="corpus_command", required=True)
+    p = csub.add_parser("build", help="synthesize the multi-speaker corpus from Debian's voices")
+    p.add_argument("--preset", default="default",
+                   help="default, tiny, v2 (1,040 speakers, real people), v2-tiny, leave-voice-out "
+                   "(training/corpus/plan.py)")
+    p.add_argument("--out", default="data/corpus")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes")
+    p.add_argument("--cache", default="data/cache", help="feature cache folder")
+    p.add_argument("--no-features", action="store_true", help="skip the feature cache step")
+    p.add_argument("--keep-base", action="store_true", help="keep the base-voice recordings")
+    p.set_defaults(func=_cmd_corpus_build)
+    p = csub.add_parser("import", help="write a manifest for a real corpus (VCTK, LibriTTS, LJSpeech)")
+    p.add_argument("format", choices=["vctk", "libritts", "ljspeech"])
+    p.add_argument("src")
+    p.add_argument("--out", required=True)
+    p.add_argument("--dev-speakers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=1234)
+    p.set_defaults(func=_cmd_corpus_import)
+    p = csub.add_parser("summary", help="print a corpus's speakers, hours and coverage")
+    p.add_argument("corpus")
+    p.set_defaults(func=_cmd_corpus_summary)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
+        print(f"python -m training: error: {exc}", file=sys.stderr)
+        return 2
