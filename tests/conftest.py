@@ -6,26 +6,14 @@ reach them, nor the servers and workers they start (which inherit this environme
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pytest
+from helpers import STRICT, require, require_synthesizers, speechlike
 
 for _name in [n for n in os.environ if n.startswith("VOICEADAPT_")]:
     del os.environ[_name]
 os.environ["VOICEADAPT_ENV_FILE"] = ""  # server/settings.py: no .env file
-
-
-def speechlike(seconds: float, rate: int = 16_000, f0: float = 120.0, seed: int = 0) -> np.ndarray:
-    """A voiced, syllable-rate amplitude-modulated harmonic signal with a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    pitch = f0 * (1 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
-    phase = 2 * np.pi * np.cumsum(pitch) / rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 20))
-    envelope = 0.5 * (1 + np.sin(2 * np.pi * 4 * t)) ** 2
-    x = voice * envelope + 0.01 * rng.standard_normal(len(t))
-    return (0.3 * x / np.abs(x).max()).astype(np.float32)
 
 
 @pytest.fixture
@@ -33,10 +21,23 @@ def speech_16k() -> np.ndarray:
     return speechlike(2.0)
 
 
-def require_synthesizers() -> None:
-    missing = [tool for tool in ("flite", "espeak-ng", "text2wave") if shutil.which(tool) is None]
-    if missing:
-        pytest.fail(f"synthesizers missing (install them with .ci/run's apt step): {missing}")
+#: fixtures that speak with the Debian synthesizers: a test using one is marked ``synth``
+SYNTH_FIXTURES = {"tiny_corpus", "v2_tiny_corpus", "spoken_clips"}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--require-synthesizers", action="store_true",
+                     help="fail, not skip, tests whose synthesizers are missing (CI)")
+
+
+def pytest_configure(config):
+    STRICT["synthesizers"] = config.getoption("--require-synthesizers")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SYNTH_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.synth)
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +63,7 @@ def v2_tiny_corpus(tmp_path_factory):
     require_synthesizers()
     if not (Path("/usr/share/asterisk/sounds/it_IT_m_Carlo").is_dir()
             and Path("/usr/share/festival/voices/czech/czech_dita").is_dir()):
-        pytest.fail("corpus v2 test sources missing: install festvox-czech-dita and "
-                    "asterisk-core-sounds-it-g722 (.ci/run)")
+        require("corpus v2 test sources", ["festvox-czech-dita", "asterisk-core-sounds-it-g722"])
     root = tmp_path_factory.mktemp("v2")
     corpus, stats = build_corpus(PRESETS["v2-tiny"], root / "corpus", workers=1, cache=root / "cache")
     return corpus, stats, root

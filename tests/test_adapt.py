@@ -6,16 +6,31 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import speechlike
-from test_models import compact_backbone
+from helpers import compact_backbone, speechlike
 
 import voiceadapt
 from voiceadapt.adapt import (
+    Cancelled,
+    FitConfig,
+    MissingTranscriptError,
     ProfileMismatch,
+    adapt_patch,
+    adapt_sea_all,
+    adapt_sea_emb,
     adapt_sea_enc,
+    apply_profile,
     backbone_fingerprint,
     load_profile,
     save_profile,
+)
+from voiceadapt.adapt.fit import (
+    _fit_embedding,
+    _held_loss,
+    clip_batch,
+    patch_parameter_names,
+    prepare_clips,
+    split_for_early_stopping,
+    uses_wavenet,
 )
 from voiceadapt.audio import TooShortError
 from voiceadapt.cli import main
@@ -96,16 +111,6 @@ def test_cli_adapt_then_say_with_the_voice(clips, tmp_path, capsys):
 
 # -- gradient-based modes, on real synthesized speech from the tiny corpus -----------------
 
-from voiceadapt.adapt import (  # noqa: E402
-    Cancelled,
-    FitConfig,
-    MissingTranscriptError,
-    adapt_patch,
-    adapt_sea_all,
-    adapt_sea_emb,
-    apply_profile,
-)
-from voiceadapt.adapt.fit import _fit_embedding, patch_parameter_names, prepare_clips  # noqa: E402
 
 FAST = FitConfig(steps=6, eval_every=2, segment=800, lr_weights=1e-3, min_steps=2)
 
@@ -195,9 +200,18 @@ def test_sea_all_keeps_the_best_held_out_step(dev_clips, tmp_path):
     assert profile.heldout_loss == pytest.approx(min(eligible), abs=1e-4)
     assert profile.steps >= FAST.min_steps  # SEA-EMB's kept step + the weights' kept step
     assert set(k.split(".")[0] for k in profile.tensors) == {"delta"}
+    # what is stored is the kept step's state: the stored delta, applied, scores that step's
+    # held-out loss (up to its float16 rounding), not another step's
+    train, held_clips = split_for_early_stopping(model, prepare_clips(model, *dev_clips, "sea-all"),
+                                                 FAST.heldout_fraction)
+    again = _held_loss(apply_profile(model, profile).eval(), clip_batch(held_clips),
+                       profile.embedding, FAST, uses_wavenet(model, FAST))
+    off = abs(again - profile.heldout_loss)
+    assert off < 0.01 * abs(profile.heldout_loss) + 1e-3, (again, profile.heldout_loss)
+    assert all(off < abs(again - h) for h in eligible if abs(h - profile.heldout_loss) > 1e-4)
     save_profile(profile, tmp_path / "v")
-    wav, _ = voiceadapt.synthesize("Hello.", voice=tmp_path / "v", model=model)
-    assert len(wav) > 0
+    wav, rate = voiceadapt.synthesize("Hello.", voice=tmp_path / "v", model=model)
+    assert np.isfinite(wav).all() and 0.1 < len(wav) / rate < 3.0 and np.abs(wav).max() > 0
 
 
 def test_griffin_lim_model_fits_without_the_wavenet(dev_clips):
@@ -269,13 +283,14 @@ def test_cli_adapt_sea_all_needs_transcripts_and_writes_a_voice(dev_clips, tmp_p
     assert load_profile(tmp_path / "voice").mode == "sea-all"
 
 
+@pytest.mark.synth
 def test_sea_all_moves_toward_a_voice_far_from_the_model(bundled_model, tmp_path):
     """A base voice pushed far away (F0 x1.8, formants x1.2): SEA-ALL lowers the held-out
     loss well below the best SEA-EMB reached.
 
     (The encoder-measured similarity does not reliably follow on the bundled model: on this
     voice it went 0.850 -> 0.842 with the default 60 steps; see the unseen-voices issue.)"""
-    from conftest import require_synthesizers
+    from helpers import require_synthesizers
 
     from training.corpus.derive import SpeakerParams, transform
     from training.corpus.voices import synthesize_batch, voice_by_name

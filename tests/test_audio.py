@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import speechlike
+from helpers import speechlike
 
 from voiceadapt.audio import (
     SAMPLE_RATE,

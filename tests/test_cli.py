@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from conftest import speechlike
+from helpers import speechlike
 
 from voiceadapt.cli import main
 

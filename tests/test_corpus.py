@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import require_synthesizers
+from helpers import require_synthesizers
 
 from training.corpus.build import build_corpus
 from training.corpus.derive import SpeakerParams, sample_params, transform
@@ -124,6 +124,7 @@ def test_default_preset_meets_the_brief():
     assert set(config.voices) == {v.name for v in TRAINING_VOICES}
 
 
+@pytest.mark.synth
 def test_derived_speaker_moves_pitch_formants_and_tempo():
     require_synthesizers()
     (base,) = synthesize_batch(voice_by_name("flite-awb"), ["The quiet river drifted past the mill."])

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import require_synthesizers
+from helpers import require_synthesizers
 
 from training.benchmarks.adaptation import speaker_group, split_speaker
 from training.corpus.build import _check_plan_file, plan_digest
@@ -173,6 +173,7 @@ def test_wide_params_cross_sex_and_stay_deterministic():
     assert set(SpeakerParams(f0_scale=1.2).to_dict()) == {"f0_scale", "warp", "rate", "breathiness"}
 
 
+@pytest.mark.synth
 def test_f0_range_and_tilt_change_the_voice():
     require_synthesizers()
     (base,) = synthesize_batch(voice_by_name("flite-awb"), ["The quiet river drifted past the mill."])

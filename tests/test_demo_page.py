@@ -11,7 +11,6 @@ from service_helpers import LiveServer
 
 from server.main import create_app
 
-pytestmark = pytest.mark.synth
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import soundfile as sf
-from conftest import speechlike
+from helpers import speechlike
 
 from training.corpus.importers import import_corpus
 from training.corpus.manifest import read_corpus

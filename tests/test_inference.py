@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import speechlike
-from test_models import compact_backbone
+import torch
+from helpers import compact_backbone, speechlike
 
 import voiceadapt
 from voiceadapt.cli import main
@@ -49,8 +49,11 @@ def test_sea_enc_embedding_from_reference_clips(checkpoint, tmp_path):
         clips.append(path)
     g = embedding_from_references(model, clips)
     assert g.shape == (model.cfg.speaker_channels,)
-    wav, _ = voiceadapt.synthesize("Hi there.", embedding=g, model=model)
-    assert len(wav) > 0
+    wav, rate = voiceadapt.synthesize("Hi there.", embedding=g, model=model)
+    hop = model.features.hop_length  # an untrained model: any length, in whole frames
+    assert np.isfinite(wav).all() and len(wav) >= hop and len(wav) % hop == 0
+    other, _ = voiceadapt.synthesize("Hi there.", embedding=torch.zeros_like(g), model=model)
+    assert not np.array_equal(wav[: len(other)], other[: len(wav)])  # g reaches the output
 
 
 def test_cli_say_and_speakers(checkpoint, tmp_path, capsys):

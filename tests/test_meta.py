@@ -23,6 +23,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["maml", "fomaml", "reptile"])
 def test_sinusoid_meta_training_beats_task_agnostic(method):
     r = mc.sinusoid(method, iterations=800, meta_batch=5, eval_tasks=200, outer_lr=3e-3)
@@ -100,6 +101,7 @@ def test_kmeans_recovers_separated_clusters():
     assert purity(kmeans(x, 4), truth) == 1.0
 
 
+@pytest.mark.slow
 def test_leap_shortens_training():
     r = mc.leap_check(iterations=150, eval_tasks=40)
     assert r["leap_auc"] < r["random_auc"] and r["leap_auc"] < r["joint_auc"], r
@@ -118,18 +120,21 @@ def test_reservoir_keeps_a_uniform_sample():
     assert abs(counts[:50].sum() - counts[50:].sum()) < 200
 
 
+@pytest.mark.slow
 def test_replay_retains_earlier_tasks():
     r = mc.mer_check(tasks=3, per_task=150, memory=60, seeds=1)
     assert r["mer_earlier"] > r["sgd_earlier"] + 0.05, r
     assert r["er_earlier"] > r["sgd_earlier"], r
 
 
+@pytest.mark.slow
 def test_mole_spawns_at_switches_and_reuses_on_recurrence():
     r = mc.mole_check(prior_iterations=600, batches_per_segment=12)
     assert r["components"] == 3 and r["segment_components"] == [0, 1, 0, 2, 1], r
     assert r["mole_after_switch_mse"] < 0.7 * r["single_after_switch_mse"], r
 
 
+@pytest.mark.slow
 def test_patches_are_small_and_close_to_full_finetuning():
     r = mc.patches_check(pretrain_steps=800, new_tasks=3, shots=200)
     assert r["patch_share"] <= 0.05, r

@@ -5,27 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import N_MELS, compact_backbone
 
-from voiceadapt.audio import FeatureParams
 from voiceadapt.files import sha256_file
 from voiceadapt.models import alignment
 from voiceadapt.models.acoustic import AcousticModel, regulate_length, sequence_mask
-from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
 from voiceadapt.models.checkpoint import CheckpointError, load, save
 from voiceadapt.models.encoder import EncoderConfig, SpeakerEncoder
 from voiceadapt.models.wavenet import WaveNet, WaveNetConfig, generate
 from voiceadapt.text import SymbolTable, SymbolTableMismatch
-
-N_MELS = 20
-
-
-def compact_backbone(speakers=("a", "b", "c")) -> Backbone:
-    table = SymbolTable()
-    cfg = BackboneConfig.compact(len(table), n_mels=N_MELS, hop_length=40)
-    params = FeatureParams(n_mels=N_MELS, hop_length=40, n_fft=256, win_length=160)
-    stats = NormStats(mel_mean=tuple([-5.0] * N_MELS), mel_std=tuple([2.0] * N_MELS))
-    torch.manual_seed(0)
-    return Backbone(cfg, list(speakers), table, params, stats)
 
 
 @pytest.mark.parametrize("kernel_size", [2, 3])

@@ -12,7 +12,6 @@ from service_helpers import LiveServer, decode, is_speech
 
 from server.main import create_app
 
-pytestmark = pytest.mark.synth
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 

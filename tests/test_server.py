@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import speechlike
+from helpers import speechlike
 from service_helpers import local_client
 
 from server.main import create_app

@@ -16,7 +16,6 @@ from server.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent  # `python -m server` runs from the checkout
 
-pytestmark = pytest.mark.synth
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from service_helpers import LiveServer
 from server import auth
 from server.main import create_app
 
-pytestmark = pytest.mark.synth
-
 
 @pytest.fixture
 def live(service_settings, bundled_model):
@@ -318,6 +316,7 @@ def _sentences(app) -> float:  # noqa: ANN001
     return app.state.service.metrics.sentences._value.get()
 
 
+@pytest.mark.slow
 def test_work_per_request_is_bounded(service_settings, bundled_model):
     """A 4 KB text of digits made 28 minutes of audio in 131 s; a non-streamed request kept
     synthesizing after its client left; nothing capped concurrent syntheses."""

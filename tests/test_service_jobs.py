@@ -6,12 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers import require_synthesizers
 from service_helpers import local_client, voice_form, wait_job
 
 from server.db import Job
 from server.main import create_app
-
-pytestmark = pytest.mark.synth
 
 
 def test_adaptation_job_changes_the_voice(api, spoken_clips):
@@ -99,11 +98,13 @@ def test_jobs_survive_a_restart(service_settings, bundled_model, spoken_clips):
         assert api.get(f"/v1/voices/{voice['id']}").json()["mode"] in ("sea-emb", "patch")
 
 
+@pytest.mark.synth
 def test_short_two_word_clips_make_a_voice_and_adapt(api, tmp_path):
     """People record short phrases: six two-word clips (each under 1 s of speech) make a
     voice, and SEA-EMB fits it; one clip alone is refused naming its share and the total."""
     import subprocess
 
+    require_synthesizers()
     phrases = ["Good morning.", "Thank you.", "See you.", "Hello there.", "Right now.", "Of course."]
     clips = []
     for i, text in enumerate(phrases):

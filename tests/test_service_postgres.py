@@ -23,8 +23,6 @@ from service_helpers import (
 
 from server.main import create_app
 
-pytestmark = pytest.mark.synth
-
 
 def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))

@@ -11,8 +11,6 @@ from service_helpers import LiveServer
 
 from server.main import create_app
 
-pytestmark = pytest.mark.synth
-
 EXAMPLES = 12  # per operation: bounded for CI
 
 

@@ -13,8 +13,6 @@ from service_helpers import LiveServer, decode, is_speech
 
 from server.main import create_app
 
-pytestmark = pytest.mark.synth
-
 SENTENCES = ["The first sentence is short.", "Here comes the second one.",
              "And a third to finish."]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import speechlike
-from test_models import compact_backbone
+from helpers import compact_backbone, speechlike
 
 import voiceadapt
 from voiceadapt.audio import FeatureParams, log_mel

@@ -113,7 +113,7 @@ def _wav(samples: np.ndarray) -> bytes:
 
 
 def test_sea_enc_measures_the_reference_pitch(v2_items, tmp_path):
-    from conftest import speechlike
+    from helpers import speechlike
 
     from voiceadapt.adapt.sea_enc import embedding_from_clips
     from voiceadapt.audio import load_audio
