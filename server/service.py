@@ -18,7 +18,7 @@ from server.storage import Storage
 from server.uploads import limits_of
 from voiceadapt.adapt import apply_profile, backbone_fingerprint
 from voiceadapt.audio import AudioLimits
-from voiceadapt.inference.synthesize import load
+from voiceadapt.inference.synthesize import default_model_path, load
 from voiceadapt.models.backbone import Backbone
 
 VOICE_CACHE = 8  # patched models kept for recently used SEA-ALL / PATCH voices
@@ -45,7 +45,9 @@ class Service:
     @classmethod
     def create(cls, settings: Settings, model: Backbone | None = None) -> Service:
         db = Database(settings.sqlalchemy_url())
-        return cls(settings=settings, model=model if model is not None else load(settings.model),
+        if model is None:
+            model = load(settings.model or default_model_path())
+        return cls(settings=settings, model=model,
                    db=db, storage=Storage(settings.data_dir), metrics=Metrics(db))
 
     def __post_init__(self) -> None:

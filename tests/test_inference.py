@@ -67,3 +67,17 @@ def test_cli_say_and_speakers(checkpoint, tmp_path, capsys):
     capsys.readouterr()
     assert main(["say", "Hi.", "--model", str(checkpoint), "-o", str(out)]) == 0
     assert "speaking as the bundled speaker anna" in capsys.readouterr().err  # no voice named
+
+
+def test_the_model_path_comes_from_the_caller_not_the_environment(monkeypatch, tmp_path):
+    from voiceadapt.inference import default_model_path
+
+    monkeypatch.setenv("VOICEADAPT_MODEL", str(tmp_path / "elsewhere.safetensors"))
+    assert default_model_path().name == "default.safetensors"  # the library reads no environment
+    with pytest.warns(FutureWarning, match="pass the checkpoint's path"), \
+            pytest.raises(FileNotFoundError, match="elsewhere"):
+        voiceadapt.load()  # the old behaviour, deprecated: still honoured, with a warning
+    from voiceadapt.cli import build_parser
+
+    args = build_parser().parse_args(["speakers"])  # the CLI is the edge that reads it
+    assert args.model == str(tmp_path / "elsewhere.safetensors")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -129,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ref", nargs="+", help="reference clips of a new voice (SEA-ENC)")
     p.add_argument("--voice", help="a voice profile folder made by `voiceadapt adapt`")
     p.add_argument("-o", "--output", default="out.wav")
-    p.add_argument("--model", help="checkpoint (default: the bundled model)")
+    p.add_argument("--model", default=os.environ.get("VOICEADAPT_MODEL") or None,
+                   help="checkpoint (default: $VOICEADAPT_MODEL, else the bundled model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pace", type=float, default=1.0, help="> 1 speaks faster")
     p.add_argument("--temperature", type=float, default=1.0, help="WaveNet sampling temperature")
@@ -149,11 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=60, help="optimization steps per stage")
     p.add_argument("-o", "--output", required=True, help="profile folder to write")
     p.add_argument("--name", help="a name stored with the voice")
-    p.add_argument("--model", help="checkpoint (default: the bundled model)")
+    p.add_argument("--model", default=os.environ.get("VOICEADAPT_MODEL") or None,
+                   help="checkpoint (default: $VOICEADAPT_MODEL, else the bundled model)")
     p.set_defaults(func=_cmd_adapt)
 
     p = sub.add_parser("speakers", help="list the model's bundled speakers")
-    p.add_argument("--model", help="checkpoint (default: the bundled model)")
+    p.add_argument("--model", default=os.environ.get("VOICEADAPT_MODEL") or None,
+                   help="checkpoint (default: $VOICEADAPT_MODEL, else the bundled model)")
     p.set_defaults(func=_cmd_speakers)
 
     return parser

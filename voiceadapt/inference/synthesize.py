@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,16 +24,30 @@ SENTENCE_PAUSE_S = 0.25
 
 
 def default_model_path() -> Path:
-    return Path(os.environ.get("VOICEADAPT_MODEL", ASSETS / DEFAULT_MODEL))
+    """The bundled default model. (The library reads no environment: the CLI and the service
+    turn ``VOICEADAPT_MODEL`` into the ``path`` they pass to ``load``.)"""
+    return ASSETS / DEFAULT_MODEL
+
+
+def _deprecated_env_model() -> str | None:
+    """``VOICEADAPT_MODEL`` as ``load()`` once read it. Deprecated: still honoured, with a
+    warning, until callers pass the path; the CLI and the service already do."""
+    path = os.environ.get("VOICEADAPT_MODEL")
+    if path:
+        warnings.warn("voiceadapt.load() without a path reads VOICEADAPT_MODEL only until the "
+                      "next release: pass the checkpoint's path instead", FutureWarning,
+                      stacklevel=3)
+    return path or None
 
 
 def load(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> Backbone:
-    """Load a backbone checkpoint; the bundled default model is checked against its sha256."""
+    """Load a backbone checkpoint (default: the bundled model); a checkpoint with a ``.sha256``
+    file beside it, as the bundled one has, is checked against it."""
     if path is None:
-        path = default_model_path()
+        path = _deprecated_env_model() or default_model_path()
         if not Path(path).exists():
-            raise FileNotFoundError(f"no model at {path}: train one (training/train.py) or set "
-                                    "VOICEADAPT_MODEL to a checkpoint")
+            raise FileNotFoundError(f"no model at {path}: train one (python -m training train) "
+                                    "and pass its path")
     checksum_file = Path(path).with_suffix(".sha256")
     expected = checksum_file.read_text().split()[0] if checksum_file.exists() else None
     return load_checkpoint(path, expected_sha256=expected, device=device)
