@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -14,8 +14,9 @@ from server.db import Voice
 from server.encoding import to_rate
 from server.service import Service
 from voiceadapt.adapt import ProfileMismatch
-from voiceadapt.inference.synthesize import SENTENCE_PAUSE_S, synthesize_stream
+from voiceadapt.inference.synthesize import speech_pieces
 from voiceadapt.models.backbone import Backbone
+from voiceadapt.text import Sentence
 
 log = logging.getLogger("voiceadapt.speech")
 
@@ -59,50 +60,55 @@ def resolve(service: Service, owner: str, voice: str) -> tuple[Backbone, torch.T
                         "speaker, or one of " + ", ".join(OPENAI_VOICES))
 
 
-def speak(service: Service, model: Backbone, g: torch.Tensor, text: str, speed: float = 1.0,
-          seed: int = 0, rate: int | None = None, vocoder: str = "auto") -> Iterator[np.ndarray]:
-    """Audio pieces at ``rate`` in reading order (a short pause before every sentence but
-    the first), each made only when the caller asks for the next: a closed stream stops the
-    work. At the model's rate the WaveNet's pieces go out as they are made; at another rate
-    each sentence is resampled whole (Griffin-Lim makes whole sentences anyway)."""
+def speak(service: Service, model: Backbone, g: torch.Tensor, sentences: Sequence[Sentence],
+          speed: float = 1.0, seed: int = 0, rate: int | None = None,
+          vocoder: str = "auto") -> Iterator[np.ndarray]:
+    """Audio pieces at ``rate`` in reading order (the library's pieces and pauses), each made
+    only when the caller asks for the next: a closed stream stops the work. At the model's
+    rate the WaveNet's pieces go out as they are made; at another rate each sentence is
+    resampled whole (Griffin-Lim makes whole sentences anyway). Here: resampling, the
+    request's audio budget and the metrics."""
     native = model.features.sample_rate
     rate = rate or native
-    pause = np.zeros(int(SENTENCE_PAUSE_S * rate), dtype=np.float32)
-    pieces = synthesize_stream(text, model, g, seed=seed, pace=speed, vocoder=vocoder,
-                               folds=service.settings.wavenet_folds or None)
-    current, spent, made = 0, 0.0, 0
+    pieces = speech_pieces(sentences, model, g, seed=seed, pace=speed, vocoder=vocoder,
+                           folds=service.settings.wavenet_folds or None)
     budget = int(service.settings.max_audio_seconds * native)  # samples one request may make
+    current, spent, made = 0, 0.0, 0
     held: list[np.ndarray] = []
-    while True:
-        if budget <= 0:  # the text limits keep requests well under this; a last guard
-            pieces.close()
-            log.warning("synthesis stopped at max_audio_seconds=%s", service.settings.max_audio_seconds)
-            item = None
-        else:
-            start = time.perf_counter()
-            item = next(pieces, None)
-        took = time.perf_counter() - start if item is not None else 0.0
-        index = item[0] if item is not None else -1
-        if index != current and made:  # the previous sentence is complete
+
+    def sentence_done() -> None:
+        nonlocal spent, made
+        if made:
             seconds = made / native
             service.metrics.sentences.inc()
             service.metrics.audio_seconds.inc(seconds)
             service.metrics.rtf.observe(spent / max(seconds, 1e-3))
-            spent, made = 0.0, 0
-        if item is None:
+        spent, made = 0.0, 0
+
+    while True:
+        if budget <= 0:  # the text limits keep requests well under this; a last guard
+            pieces.close()
+            log.warning("synthesis stopped at max_audio_seconds=%s", service.settings.max_audio_seconds)
+            piece = None
+        else:
+            start = time.perf_counter()
+            piece = next(pieces, None)
+            took = time.perf_counter() - start
+        if piece is None or piece.sentence != current:  # the previous sentence is complete
+            sentence_done()
             if held:
                 yield to_rate(np.concatenate(held), native, rate)
+                held = []
+        if piece is None:
             return
+        current = piece.sentence
+        if piece.pause:
+            yield piece.samples if rate == native else to_rate(piece.samples, native, rate)
+            continue
         spent += took  # this piece's time belongs to its own sentence
-        if index != current and held:  # resampled output goes out a sentence at a time
-            yield to_rate(np.concatenate(held), native, rate)
-            held = []
-        if index != current and index > 0:
-            yield pause
-        current = index
-        made += len(item[1])
-        budget -= len(item[1])
+        made += len(piece.samples)
+        budget -= len(piece.samples)
         if rate == native:
-            yield item[1]
+            yield piece.samples
         else:  # resampling pieces one by one would put filter edges inside a sentence
-            held.append(item[1])
+            held.append(piece.samples)

@@ -81,3 +81,23 @@ def test_the_model_path_comes_from_the_caller_not_the_environment(monkeypatch, t
 
     args = build_parser().parse_args(["speakers"])  # the CLI is the edge that reads it
     assert args.model == str(tmp_path / "elsewhere.safetensors")
+
+
+def test_one_synthesis_path_with_pauses_between_sentences():
+    """The library's pieces: each sentence's audio in order, a pause before every sentence but
+    the first; processed sentences speak exactly as the raw text does (processed once)."""
+    from voiceadapt.inference.synthesize import SENTENCE_PAUSE_S, speech_pieces
+    from voiceadapt.text import process
+
+    model = compact_backbone().eval()
+    g = model.speaker_embedding("a")
+    text = "One two. Three four. Five."
+    pieces = list(speech_pieces(text, model, g, vocoder="griffin-lim"))
+    assert [p.sentence for p in pieces] == [0, 1, 1, 2, 2]
+    assert [p.pause for p in pieces] == [False, True, False, True, False]
+    pause = int(SENTENCE_PAUSE_S * model.features.sample_rate)
+    assert all(len(p.samples) == pause and not p.samples.any() for p in pieces if p.pause)
+    again = list(speech_pieces(process(text, model.symbols), model, g, vocoder="griffin-lim"))
+    assert all(np.array_equal(a.samples, b.samples) for a, b in zip(pieces, again, strict=True))
+    wav, _ = voiceadapt.synthesize(text, "a", model=model, vocoder="griffin-lim")
+    assert np.array_equal(wav, np.concatenate([p.samples for p in pieces]))

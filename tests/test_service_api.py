@@ -262,3 +262,20 @@ def test_refused_job_leaves_no_voice(service_settings, bundled_model, spoken_cli
         assert [v["id"] for v in api.get("/v1/voices").json()] == [first["id"]]
         job = api.get(f"/v1/jobs/{first['job']['id']}").json()
         assert job["seconds"] is None and job["created_at"].endswith(("Z", "+00:00"))
+
+
+def test_a_request_processes_its_text_once(api, monkeypatch):
+    """/v1/tts checks the text's sentences and speaks those: the library never processes
+    (normalizes, phonemizes) the same text a second time."""
+    import importlib
+
+    synth = importlib.import_module("voiceadapt.inference.synthesize")  # the module, not the function
+
+    def again(*args, **kwargs):
+        raise AssertionError("the text was processed a second time")
+
+    monkeypatch.setattr(synth, "process", again)
+    r = api.post("/v1/tts", json={"text": "Hello there. How are you?", "voice": "alloy"})
+    assert r.status_code == 200, r.text
+    samples, rate = decode(r.content)
+    assert is_speech(samples, rate)

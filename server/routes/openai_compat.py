@@ -27,9 +27,9 @@ async def speech(body: SpeechIn, request: Request, service: ServiceDep,
         raise HTTPException(404, f"no model {body.model!r}; use one of {', '.join(MODEL_ALIASES)}")
     if body.response_format == "aac":
         raise HTTPException(422, "aac is not offered; use mp3, opus, flac, wav or pcm")
-    check_text(service, body.input)
+    sentences = check_text(service, body.input)
     model, g = await resolve_or_http(service, owner, body.voice)
-    return await respond(request, service, model, g, body.input, body.response_format,
+    return await respond(request, service, model, g, sentences, body.response_format,
                          OPENAI_RATE, body.speed, 0, False)
 
 

@@ -26,15 +26,16 @@ from server.speech import VoiceNotFound, VoiceUnusable, resolve, speak
 from server.uploads import check_transcripts, read_clips
 from voiceadapt.adapt.sea_enc import embedding_from_clips
 from voiceadapt.models.backbone import Backbone
-from voiceadapt.text import TextError, process
+from voiceadapt.text import Sentence, TextError, process
 
 router = APIRouter(tags=["synthesis"])
 log = logging.getLogger("voiceadapt.speech")
 
 
-def check_text(service: Service, text: str) -> None:
-    """413 over the character limit or when the text reads out longer than the phoneme limit
-    (numbers and abbreviations expand: 4,300 digits are 4,300 words); 422 with nothing to say."""
+def check_text(service: Service, text: str) -> list[Sentence]:
+    """The text's sentences, processed once and spoken as they are; 413 over the character
+    limit or when the text reads out longer than the phoneme limit (numbers and
+    abbreviations expand: 4,300 digits are 4,300 words); 422 with nothing to say."""
     limit = service.settings.max_text_chars
     if len(text) > limit:
         raise HTTPException(413, f"text is {len(text)} characters; the limit is {limit}")
@@ -49,6 +50,7 @@ def check_text(service: Service, text: str) -> None:
     if phonemes > most:
         raise HTTPException(413, f"the text reads out as {phonemes} phonemes (numbers and "
                                  f"abbreviations are spelled out); the limit is {most}")
+    return sentences
 
 
 async def resolve_or_http(service: Service, owner: str, voice: str) -> tuple[Backbone, torch.Tensor]:
@@ -166,13 +168,13 @@ async def _whole(request: Request, pieces: Iterator[np.ndarray], fmt: str, rate:
 
 
 async def respond(request: Request, service: Service, model: Backbone, g: torch.Tensor,
-                  text: str, fmt: str, rate: int, speed: float, seed: int,
+                  sentences: list[Sentence], fmt: str, rate: int, speed: float, seed: int,
                   stream: bool, vocoder: str = "auto", slot: Slot | None = None) -> Response:
     """The audio, whole or streamed. ``slot``: a synthesis slot the caller already holds
     (else one is taken here, 503 when none frees up in time)."""
     slot = slot or await synthesis_slot(service)
     try:
-        pieces = speak(service, model, g, text, speed=speed, seed=seed, rate=rate,
+        pieces = speak(service, model, g, sentences, speed=speed, seed=seed, rate=rate,
                        vocoder=vocoder)
         if stream:
             body = _stream(request, service, pieces, fmt, rate, slot)
@@ -196,10 +198,10 @@ async def respond(request: Request, service: Service, model: Backbone, g: torch.
 @router.post("/v1/tts", response_class=Response,
              responses={200: {"content": {"audio/wav": {}}, "description": "the audio"}})
 async def tts(body: TTSIn, request: Request, service: ServiceDep, owner: OwnerDep) -> Response:
-    check_text(service, body.text)
+    sentences = check_text(service, body.text)
     check_format(body.format, body.sample_rate, body.stream)
     model, g = await resolve_or_http(service, owner, body.voice)
-    return await respond(request, service, model, g, body.text, body.format, body.sample_rate,
+    return await respond(request, service, model, g, sentences, body.format, body.sample_rate,
                          body.speed, body.seed, body.stream, body.vocoder)
 
 
@@ -222,7 +224,7 @@ async def tts_oneshot(
     if not consent:
         raise HTTPException(422, "speaking in someone's voice needs their consent: send "
                                  "consent=true to attest it")
-    check_text(service, text)
+    sentences = check_text(service, text)
     check_format(format, sample_rate, stream)
     clips = await read_clips(files, service.settings)
     slot = await synthesis_slot(service)  # before anything is stored: a 503 keeps nothing
@@ -236,7 +238,7 @@ async def tts_oneshot(
     except BaseException:
         slot.release()
         raise
-    response = await respond(request, service, service.model, g, text, format, sample_rate,
+    response = await respond(request, service, service.model, g, sentences, format, sample_rate,
                              speed, seed, stream, slot=slot)
     response.headers.update(headers)
     return response

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from voiceadapt.adapt.profile import ProfileMismatch, VoiceProfile, backbone_fin
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load as load_checkpoint
 from voiceadapt.models.vocoders import resolve_vocoder, vocode_stream
-from voiceadapt.text import process
+from voiceadapt.text import Sentence, process
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = "default.safetensors"
@@ -75,45 +76,63 @@ def _resolve_voice(model: Backbone, speaker: str | None, embedding: torch.Tensor
     return model, embedding.to(model.speaker_table.weight.device)
 
 
+@dataclass(frozen=True)
+class Piece:
+    """A piece of speech in reading order: part or all of one sentence's audio, or the
+    pause before it (float32 at the model's rate)."""
+
+    sentence: int  # index of the sentence in reading order
+    samples: np.ndarray
+    pause: bool = False
+
+
+Text = str | Sequence[Sentence]
+
+
+def _sentences(text: Text, model: Backbone) -> Sequence[Sentence]:
+    """Raw text is processed here; processed sentences (``voiceadapt.text.process`` with this
+    model's symbols) are used as given, so a caller that checked them does not do it twice."""
+    return process(text, model.symbols) if isinstance(text, str) else text
+
+
 @torch.no_grad()
-def synthesize_stream(text: str, model: Backbone, g: torch.Tensor, seed: int = 0,
-                      pace: float = 1.0, temperature: float = 1.0, vocoder: str = "auto",
-                      folds: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (sentence index, waveform piece) in reading order, each piece (float32, model
-    rate) as soon as the vocoder has made it: the WaveNet streams within a sentence.
-    ``folds``: WaveNet pieces generated side by side (1 = exact; default: one per core)."""
+def speech_pieces(text: Text, model: Backbone, g: torch.Tensor, seed: int = 0, pace: float = 1.0,
+                  temperature: float = 1.0, vocoder: str = "auto", folds: int | None = None,
+                  pause_s: float = SENTENCE_PAUSE_S) -> Iterator[Piece]:
+    """The one synthesis path: each sentence through the acoustic model and the vocoder, a
+    ``pause_s`` silence before every sentence but the first, every piece yielded as soon as
+    it is made (the WaveNet streams within a sentence). ``folds``: WaveNet pieces generated
+    side by side (1 = exact; default: one per core)."""
     if not 0.25 <= pace <= 4.0:
         raise ValueError("pace must be between 0.25 and 4")
+    sentences = _sentences(text, model)
     vocoder = resolve_vocoder(model, vocoder)
     device = model.speaker_table.weight.device
     generator = torch.Generator(device="cpu" if vocoder == "wavenet" else device).manual_seed(seed)
+    pause = np.zeros(int(pause_s * model.features.sample_rate), dtype=np.float32)
     gb = g[None]
     was_training = model.training
     model.eval()  # a model fresh from training would speak through dropout: not repeatable
     try:
-        for index, sentence in enumerate(process(text, model.symbols)):
+        for index, sentence in enumerate(sentences):
+            if index and len(pause):
+                yield Piece(index, pause, pause=True)
             ids = torch.tensor([sentence.ids], device=device)
             mel, _ = model.acoustic.infer(ids, gb, pace=pace)
             for piece in vocode_stream(model, mel, gb, vocoder, generator, temperature, folds):
-                yield index, np.asarray(piece, dtype=np.float32)
+                yield Piece(index, np.asarray(piece, dtype=np.float32))
     finally:
         model.train(was_training)
 
 
-def synthesize_sentences(text: str, model: Backbone, g: torch.Tensor, seed: int = 0,
-                         pace: float = 1.0, temperature: float = 1.0, vocoder: str = "auto",
-                         folds: int | None = None) -> Iterator[np.ndarray]:
-    """Yield each sentence's waveform (float32, model rate) in reading order."""
-    current, pieces = 0, []
-    for index, piece in synthesize_stream(text, model, g, seed, pace, temperature, vocoder,
-                                          folds):
-        if index != current and pieces:
-            yield np.concatenate(pieces)
-            pieces = []
-        current = index
-        pieces.append(piece)
-    if pieces:
-        yield np.concatenate(pieces)
+def synthesize_stream(text: Text, model: Backbone, g: torch.Tensor, seed: int = 0,
+                      pace: float = 1.0, temperature: float = 1.0, vocoder: str = "auto",
+                      folds: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(sentence index, waveform piece) in reading order, without the pauses
+    (``speech_pieces`` has them)."""
+    for piece in speech_pieces(text, model, g, seed, pace, temperature, vocoder, folds):
+        if not piece.pause:
+            yield piece.sentence, piece.samples
 
 
 def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor | None = None,
@@ -130,11 +149,9 @@ def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor
     """
     model = model or load()
     model, g = _resolve_voice(model, speaker, embedding, voice)
-    pause = np.zeros(int(SENTENCE_PAUSE_S * model.features.sample_rate), dtype=np.float32)
-    pieces: list[np.ndarray] = []
-    for wav in synthesize_sentences(text, model, g, seed=seed, pace=pace, temperature=temperature,
-                                    vocoder=vocoder, folds=folds):
-        if pieces:
-            pieces.append(pause)
-        pieces.append(wav)
+    pieces = [piece.samples for piece in speech_pieces(text, model, g, seed=seed, pace=pace,
+                                                       temperature=temperature, vocoder=vocoder,
+                                                       folds=folds)]
+    if not pieces:
+        raise ValueError("the text has nothing to say")
     return np.concatenate(pieces), model.features.sample_rate
