@@ -37,13 +37,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from server.jobs.celery_app import celery
+    from server.jobs.celery_app import worker_main
 
     argv = ["worker", "--loglevel", "INFO", "--concurrency", str(args.concurrency),
             "--queues", "voiceadapt-adapt"]
     if args.pool:
         argv += ["--pool", args.pool]
-    celery.worker_main(argv)
+    worker_main(argv)
     return 0
 
 

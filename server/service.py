@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 
@@ -15,13 +16,24 @@ from server.metrics import Metrics
 from server.rate_limit import RateLimiter
 from server.settings import LOOPBACK, Settings
 from server.storage import Storage
-from server.uploads import limits_of
 from voiceadapt.adapt import apply_profile, backbone_fingerprint
-from voiceadapt.audio import AudioLimits
 from voiceadapt.inference.synthesize import default_model_path, load
 from voiceadapt.models.backbone import Backbone
 
-VOICE_CACHE = 8  # patched models kept for recently used SEA-ALL / PATCH voices
+VOICE_CACHE = 8
+
+
+class Runner(Protocol):
+    """Runs adaptation jobs: in this process (``server.jobs.local``) or on Celery workers."""
+
+    def start(self) -> None:
+        """Take up the jobs a restart left queued (or interrupted)."""
+
+    def submit(self, job_id: str) -> None:
+        """Queue one job; raises when the queue cannot take it."""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop taking jobs."""  # patched models kept for recently used SEA-ALL / PATCH voices
 
 
 @dataclass
@@ -31,7 +43,7 @@ class Service:
     db: Database
     storage: Storage
     metrics: Metrics
-    runner: object = None  # server.jobs.Runner, set once the app starts
+    runner: Runner | None = None  # set once the app starts (server.jobs.make_runner)
     fingerprint: str = ""
     # True once the service needs keys: from the start when bound beyond loopback, and from
     # the first key ever registered on (kept in the database: revoking every key or a restart
@@ -61,9 +73,6 @@ class Service:
                                 or auth.ever_keyed(self.db)):
             self.closed = True
         return self.closed
-
-    def audio_limits(self) -> AudioLimits:
-        return limits_of(self.settings)
 
     def voice_model(self, voice_id: str, version: str) -> tuple[Backbone, torch.Tensor]:
         """(model, embedding) for a stored voice, cached by (id, version): an adapted

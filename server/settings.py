@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from voiceadapt.audio import AudioLimits
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -75,3 +77,9 @@ class Settings(BaseSettings):
 
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'voiceadapt.db'}"
+
+    def audio_limits(self) -> AudioLimits:
+        """The reference-clip limits these settings set (the one conversion)."""
+        return AudioLimits(max_seconds=self.max_clip_seconds,
+                           min_speech_seconds=self.min_speech_seconds,
+                           min_clip_speech_seconds=self.min_clip_speech_seconds)

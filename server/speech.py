@@ -8,9 +8,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from sqlalchemy import select
 
-from server.db import Voice
+from server.crud import find_voice
 from server.encoding import to_rate
 from server.service import Service
 from voiceadapt.adapt import ProfileMismatch
@@ -43,10 +42,7 @@ def builtin_voices(model: Backbone) -> dict[str, str]:
 def resolve(service: Service, owner: str, voice: str) -> tuple[Backbone, torch.Tensor]:
     """A voice id or name the owner made, a bundled speaker, or an OpenAI voice name."""
     with service.db.session() as s:
-        row = s.get(Voice, voice)
-        if row is None or row.owner != owner:
-            row = s.scalar(select(Voice).where(Voice.owner == owner, Voice.name == voice)
-                           .order_by(Voice.created_at.desc()).limit(1))
+        row = find_voice(s, owner, voice)
     if row is not None:
         try:
             return service.voice_model(row.id, f"{row.mode}@{row.updated_at}")

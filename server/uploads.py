@@ -20,12 +20,6 @@ from voiceadapt.audio import (
 from voiceadapt.audio.io import Audio
 
 
-def limits_of(settings: Settings) -> AudioLimits:
-    return AudioLimits(max_seconds=settings.max_clip_seconds,
-                       min_speech_seconds=settings.min_speech_seconds,
-                       min_clip_speech_seconds=settings.min_clip_speech_seconds)
-
-
 def clip_from_bytes(data: bytes, name: str, limits: AudioLimits) -> Audio:
     """One decoded, validated clip, or the 4xx that says what is wrong with it."""
     try:
@@ -51,7 +45,7 @@ async def read_clips(files: list[UploadFile], settings: Settings) -> list[Audio]
         raise HTTPException(422, "upload at least one reference clip")
     if len(files) > settings.max_clips:
         raise HTTPException(413, f"{len(files)} clips; the limit is {settings.max_clips}")
-    limits = limits_of(settings)
+    limits = settings.audio_limits()
     clips, total_bytes = [], 0
     for f in files:
         data = await read_upload(f, settings.max_upload_bytes, total_bytes)

@@ -58,3 +58,10 @@ def test_the_wheel_holds_only_the_library(tmp_path):
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"voiceadapt"}, tops
     assert "voiceadapt/assets/default.safetensors" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_routes_never_import_each_other():
+    """Shared route logic lives below the routes (server/crud.py, server/responses.py)."""
+    offenders = {f"{path.name}: {name}" for path in (ROOT / "server" / "routes").glob("*.py")
+                 for name in imported_modules(path) if name.startswith("server.routes")}
+    assert not offenders, sorted(offenders)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from server.service import Service
+from server.service import Runner, Service
 
 
-def make_runner(service: Service):  # noqa: ANN201 - LocalRunner | CeleryRunner
+def make_runner(service: Service) -> Runner:
     if service.settings.job_backend == "celery":
         from server.jobs.celery_app import CeleryRunner
 

@@ -16,15 +16,25 @@ from server.service import Service
 from server.settings import Settings
 
 
-def make_celery(settings: Settings) -> Celery:
-    app = Celery("voiceadapt", broker=settings.redis_url)
-    app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True,
-                    worker_prefetch_multiplier=1, task_default_queue="voiceadapt-adapt",
-                    broker_connection_retry_on_startup=True)
+def configure(app: Celery, settings: Settings) -> Celery:
+    """Point a Celery app at the settings' broker, with the delivery rules the jobs need."""
+    app.conf.update(broker_url=settings.redis_url, task_acks_late=True,
+                    task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+                    task_default_queue="voiceadapt-adapt", broker_connection_retry_on_startup=True)
     return app
 
 
-celery = make_celery(Settings())
+def make_celery(settings: Settings) -> Celery:
+    return configure(Celery("voiceadapt"), settings)
+
+
+# the worker's app: its task is registered at import, its broker set when a worker starts
+# (``worker_main``), so importing this module reads no settings
+celery = Celery("voiceadapt")
+
+
+def worker_main(argv: list[str], settings: Settings | None = None) -> None:
+    configure(celery, settings or Settings()).worker_main(argv)
 
 
 @functools.cache

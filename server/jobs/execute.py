@@ -76,7 +76,7 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
         cfg = adapt.FitConfig(steps=service.settings.adapt_steps)
         profile = adapt.MODES[mode].fit(service.model, clips, list(voice.transcripts), cfg=cfg,
                                 name=voice.name, progress=progress, cancel=cancelled,
-                                limits=service.audio_limits())
+                                limits=service.settings.audio_limits())
         with service.db.session() as s:
             voice_row = s.get(Voice, voice_id, with_for_update=True)
             if voice_row is None:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from server.deps import SettingsDep, get_owner
 from server.schemas import SpeakableText
-from server.uploads import clip_from_bytes, limits_of, read_upload
+from server.uploads import clip_from_bytes, read_upload
 from voiceadapt.audio import FeatureParams, f0
 from voiceadapt.text import TextError, process
 
@@ -59,7 +59,7 @@ async def analyze_audio(file: UploadFile, settings: SettingsDep) -> AudioReport:
 def _analyze(data: bytes, name: str, settings) -> AudioReport:  # noqa: ANN001
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        audio = clip_from_bytes(data, name, limits_of(settings))
+        audio = clip_from_bytes(data, name, settings.audio_limits())
     hz, voiced = f0(audio.samples, FeatureParams())
     return AudioReport(
         original_seconds=round(audio.original_seconds, 3), original_rate=audio.original_rate,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from server.db import Voice
 from server.deps import OwnerDep, ServiceDep
-from server.routes.tts import check_text, resolve_or_http, respond
+from server.responses import check_text, resolve_or_http, respond
 from server.schemas import SpeechIn
 from server.speech import builtin_voices
 
