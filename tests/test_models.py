@@ -150,3 +150,21 @@ def test_batched_mas_and_ctc_match_the_per_item_reference():
             zero_infinity=True))
     batched = alignment.forward_sum_loss(logp, text_lens, mel_lens)
     assert torch.allclose(batched, torch.stack(per_item).mean(), atol=1e-5)
+
+
+def test_one_table_of_model_sizes():
+    """The "default" size is the networks' own defaults; training builds every size from the
+    table, and a checkpoint's extra record is a declared attribute, not a monkeypatch."""
+    from voiceadapt.models.acoustic import AcousticConfig
+    from voiceadapt.models.backbone import MODEL_SIZES, BackboneConfig
+
+    cfg = BackboneConfig.sized("default", 99)
+    assert cfg.acoustic == AcousticConfig(n_symbols=99)
+    assert cfg.wavenet == WaveNetConfig() and cfg.encoder == EncoderConfig()
+    assert BackboneConfig.sized("compact", 99, 20, 40, 16) == BackboneConfig.compact(99, 20, 40)
+    assert BackboneConfig.sized("default", 99, wavenet_speaker_channels=0).wavenet.speaker_channels == 0
+    assert set(MODEL_SIZES) == {"default", "compact"}
+    with pytest.raises(ValueError, match="default, compact"):
+        BackboneConfig.sized("huge", 99)
+    model = compact_backbone()
+    assert model.extra == {} and model.recommended_vocoder is None

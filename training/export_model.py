@@ -26,7 +26,7 @@ def export(checkpoint: str | Path, out: str | Path, vocoder: str, note: str = ""
     if vocoder not in VOCODERS[1:]:
         raise ValueError(f"vocoder must be one of {', '.join(VOCODERS[1:])}")
     model = load(checkpoint)
-    extra = dict(getattr(model, "extra", {}) or {})
+    extra = dict(model.extra)
     extra.update({"vocoder": vocoder, "source": Path(checkpoint).name})
     if note:
         extra["note"] = note

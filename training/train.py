@@ -13,7 +13,6 @@ same command again resumes from the newest readable checkpoint.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
@@ -41,30 +40,12 @@ from voiceadapt.text.symbols import registered_table
 
 
 def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> BackboneConfig:
-    wavenet_speakers = 0 if cfg.model.universal_vocoder else cfg.model.speaker_channels
-    if cfg.model.size == "compact":
-        compact = BackboneConfig.compact(n_symbols, params.n_mels, params.hop_length,
-                                         cfg.model.speaker_channels)
-        return dataclasses.replace(
-            compact, acoustic=dataclasses.replace(compact.acoustic,
-                                                  pitch_in_speaker=cfg.model.pitch_in_speaker),
-            wavenet=dataclasses.replace(compact.wavenet, speaker_channels=wavenet_speakers))
-    if cfg.model.size != "default":
-        raise ValueError(f"model.size must be 'default' or 'compact', not {cfg.model.size!r}")
-    from voiceadapt.models.acoustic import AcousticConfig
-    from voiceadapt.models.encoder import EncoderConfig
-    from voiceadapt.models.wavenet import WaveNetConfig
-
-    s = cfg.model.speaker_channels
-    return BackboneConfig(
-        acoustic=AcousticConfig(n_symbols=n_symbols, n_mels=params.n_mels, d_model=128,
-                                n_heads=2, encoder_layers=3, decoder_layers=3, ff_channels=512,
-                                predictor_channels=128, speaker_channels=s,
-                                pitch_in_speaker=cfg.model.pitch_in_speaker),
-        wavenet=WaveNetConfig(cond_channels=params.n_mels, speaker_channels=wavenet_speakers,
-                              hop_length=params.hop_length),
-        encoder=EncoderConfig(n_mels=params.n_mels, channels=128, layers=4, speaker_channels=s),
-    )
+    """The run's backbone: its size from ``backbone.MODEL_SIZES``, its speaker channels, and a
+    universal WaveNet (no g) when the run trains one."""
+    return BackboneConfig.sized(
+        cfg.model.size, n_symbols, params.n_mels, params.hop_length, cfg.model.speaker_channels,
+        wavenet_speaker_channels=0 if cfg.model.universal_vocoder else None,
+        pitch_in_speaker=cfg.model.pitch_in_speaker)
 
 
 def corpus_stats(items: list[Item], params: FeatureParams, limit: int = 200) -> NormStats:

@@ -138,7 +138,7 @@ def install(model: Backbone, vocoder: Vocoder) -> Backbone:
     if result.unexpected_keys or any(not k.startswith("wavenet.") for k in result.missing_keys):
         raise ValueError(f"the model does not fit its own config: {result}")
     load_into(out, vocoder)
-    out.extra = dict(getattr(model, "extra", {}) or {})  # type: ignore[assignment]
+    out.extra = dict(model.extra)
     return out.to(next(model.parameters()).device).eval()
 
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         vocoder = load_vocoder(args.vocoder)
         out = install(model, vocoder)
-        extra = dict(out.extra)  # type: ignore[attr-defined]
+        extra = dict(out.extra)
         extra["vocoder_file"] = {"name": Path(args.vocoder).name, **vocoder.extra}
         if args.recommend:
             extra["vocoder"] = args.recommend

@@ -22,15 +22,16 @@ from voiceadapt.models.alignment import Aligner
 class AcousticConfig:
     n_symbols: int
     n_mels: int = 80
-    d_model: int = 192
+    # the defaults are the "default" model size (backbone.MODEL_SIZES)
+    d_model: int = 128
     n_heads: int = 2
-    encoder_layers: int = 4
-    decoder_layers: int = 4
-    ff_channels: int = 768
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    ff_channels: int = 512
     ff_kernel: int = 3
     dropout: float = 0.1
     speaker_channels: int = 64
-    predictor_channels: int = 256
+    predictor_channels: int = 128
     predictor_kernel: int = 3
     # the last two speaker channels carry the voice's measured log-F0 mean and spread
     # (:meth:`NormStats.voice_pitch`); the pitch predictor predicts F0 relative to them

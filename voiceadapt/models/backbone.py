@@ -4,6 +4,7 @@ with everything needed to rebuild it (configs, symbols, feature parameters, stat
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,19 +49,44 @@ class BackboneConfig:
             raise ValueError(f"the checkpoint's model config does not fit this code: {exc}") from exc
 
     @classmethod
+    def sized(cls, size: str, n_symbols: int, n_mels: int = 80, hop_length: int = 200,
+              speaker_channels: int = 64, wavenet_speaker_channels: int | None = None,
+              pitch_in_speaker: bool = False) -> BackboneConfig:
+        """A backbone of one of ``MODEL_SIZES``; ``wavenet_speaker_channels=0`` makes the
+        WaveNet universal (mel frames alone)."""
+        if size not in MODEL_SIZES:
+            raise ValueError(f"model size must be one of {', '.join(MODEL_SIZES)}, not {size!r}")
+        sizes = MODEL_SIZES[size]
+        wavenet_g = speaker_channels if wavenet_speaker_channels is None else wavenet_speaker_channels
+        return cls(
+            acoustic=AcousticConfig(n_symbols=n_symbols, n_mels=n_mels,
+                                    speaker_channels=speaker_channels,
+                                    pitch_in_speaker=pitch_in_speaker, **sizes["acoustic"]),
+            wavenet=WaveNetConfig(cond_channels=n_mels, speaker_channels=wavenet_g,
+                                  hop_length=hop_length, **sizes["wavenet"]),
+            encoder=EncoderConfig(n_mels=n_mels, speaker_channels=speaker_channels,
+                                  **sizes["encoder"]),
+        )
+
+    @classmethod
     def compact(cls, n_symbols: int, n_mels: int = 80, hop_length: int = 200,
                 speaker_channels: int = 16) -> BackboneConfig:
         """A tiny model for tests."""
-        return cls(
-            acoustic=AcousticConfig(n_symbols=n_symbols, n_mels=n_mels, d_model=32, n_heads=2,
-                                    encoder_layers=1, decoder_layers=1, ff_channels=64,
-                                    speaker_channels=speaker_channels, predictor_channels=32),
-            wavenet=WaveNetConfig(residual_channels=16, gate_channels=32, skip_channels=16,
-                                  layers=4, stacks=2, cond_channels=n_mels,
-                                  speaker_channels=speaker_channels, hop_length=hop_length),
-            encoder=EncoderConfig(n_mels=n_mels, channels=32, layers=2,
-                                  speaker_channels=speaker_channels),
-        )
+        return cls.sized("compact", n_symbols, n_mels, hop_length, speaker_channels)
+
+
+#: the one table of model sizes (training's ``model.size``); a network's config defaults are
+#: the "default" size, so only the differences are written here
+MODEL_SIZES: dict[str, dict[str, dict[str, int]]] = {
+    "default": {"acoustic": {}, "wavenet": {}, "encoder": {}},
+    "compact": {
+        "acoustic": {"d_model": 32, "n_heads": 2, "encoder_layers": 1, "decoder_layers": 1,
+                     "ff_channels": 64, "predictor_channels": 32},
+        "wavenet": {"residual_channels": 16, "gate_channels": 32, "skip_channels": 16,
+                    "layers": 4, "stacks": 2},
+        "encoder": {"channels": 32, "layers": 2},
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -134,11 +160,20 @@ class Backbone(nn.Module):
         self.symbols = symbols
         self.features = features
         self.stats = stats
+        # the checkpoint's free-form record (JSON in its header): "vocoder" (the recommended
+        # one), "step", "git", "vocoder_file", training notes; read by ``recommended_vocoder``
+        self.extra: dict[str, Any] = {}
         self.speaker_table = nn.Embedding(len(speakers), cfg.speaker_channels)
         nn.init.normal_(self.speaker_table.weight, std=0.3)
         self.acoustic = AcousticModel(cfg.acoustic)
         self.wavenet = WaveNet(cfg.wavenet)
         self.encoder = SpeakerEncoder(cfg.encoder)
+
+    @property
+    def recommended_vocoder(self) -> str | None:
+        """The vocoder the checkpoint recommends ("wavenet" or "griffin-lim"), if it names one."""
+        named = self.extra.get("vocoder")
+        return None if named is None else str(named)
 
     def speaker_index(self, name: str) -> int:
         try:

@@ -81,5 +81,5 @@ def load(path: str | os.PathLike[str], expected_sha256: str | None = None,
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(f"{path} has weights of the wrong shape: {exc}") from exc
-    model.extra = meta.get("extra", {})  # type: ignore[assignment]
+    model.extra = dict(meta.get("extra") or {})
     return model.to(device).eval()

@@ -33,8 +33,7 @@ def resolve_vocoder(model: Backbone, vocoder: str) -> str:
     if vocoder not in VOCODERS:
         raise ValueError(f"unknown vocoder {vocoder!r}; choose one of {', '.join(VOCODERS)}")
     if vocoder == "auto":
-        extra = getattr(model, "extra", {}) or {}
-        vocoder = str(extra.get("vocoder", "wavenet"))
+        vocoder = model.recommended_vocoder or "wavenet"
         if vocoder not in VOCODERS[1:]:
             raise ValueError(f"the checkpoint recommends an unknown vocoder {vocoder!r}")
     return vocoder
