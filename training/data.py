@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from voiceadapt.audio import FeatureParams, pcm16_to_float
+from voiceadapt.models import losses as L
 from voiceadapt.models.padding import pad_right
 from voiceadapt.text import SymbolTable
 
@@ -118,17 +119,11 @@ class BatchSampler:
     def wavenet(self, batch_size: int, segment: int) -> WaveNetBatch:
         """Random segments starting on frame boundaries, with the audio their mel frames need."""
         hop = self.params.hop_length
-        pad = self.params.n_fft // 2
-        segs, ctx, spk = [], [], []
+        picked, starts = [], []
         for _ in range(batch_size):
             item = self.items[int(self.rng.integers(len(self.items)))]
-            audio = pcm16_to_float(item.audio)
-            if len(audio) < segment:
-                audio = np.pad(audio, (0, segment - len(audio)))
-            start = int(self.rng.integers(0, (len(audio) - segment) // hop + 1)) * hop
-            padded = np.pad(audio, (pad, pad))
-            segs.append(audio[start : start + segment])
-            ctx.append(padded[start : start + segment + 2 * pad])
-            spk.append(item.speaker)
-        return WaveNetBatch(torch.from_numpy(np.stack(segs)), torch.from_numpy(np.stack(ctx)),
-                            torch.tensor(spk))
+            picked.append(item)
+            starts.append(int(self.rng.integers(0, L.segment_room(len(item.audio), segment, hop))))
+        audio, lengths = pad_right([pcm16_to_float(it.audio) for it in picked])
+        segs, ctx = L.cut_segments(audio, lengths, self.params, segment, starts=starts)
+        return WaveNetBatch(segs, ctx, torch.tensor([it.speaker for it in picked]))

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import copy
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,7 +26,7 @@ from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.padding import pad_right
 from voiceadapt.models.vocoders import resolve_vocoder
-from voiceadapt.text import normalize, phonemize
+from voiceadapt.text import transcript
 from voiceadapt.text.g2p import DEFAULT_LANGUAGE
 from voiceadapt.text.symbols import WORD_BOUNDARY
 
@@ -87,15 +86,6 @@ class Clip:
     f0: torch.Tensor  # (T,) Hz
 
 
-def transcript_phonemes(text: str, language: str = DEFAULT_LANGUAGE) -> str:
-    """A transcript as IPA: English is normalized first (numbers, abbreviations); other
-    languages are phonemized as written by espeak-ng in that language."""
-    if language.split("-")[0] == "en":
-        return " ".join(phonemize([normalize(text)], language))
-    written = " ".join(unicodedata.normalize("NFC", text).split())
-    return " ".join(phonemize([written], language))
-
-
 def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
                   transcripts: Sequence[str | None], mode: str,
                   limits: AudioLimits | None = None, language: str = DEFAULT_LANGUAGE) -> list[Clip]:
@@ -108,9 +98,9 @@ def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
     audios = load_references(clips, limits)
     out = []
     for audio, text in zip(audios, transcripts, strict=True):
-        ipa = transcript_phonemes(str(text), language)
+        said = transcript(str(text), model.symbols, language)
         hz, _ = f0(audio.samples, model.features)
-        out.append(Clip(audio, torch.tensor(model.symbols.encode(ipa)), torch.from_numpy(hz)))
+        out.append(Clip(audio, torch.tensor(said.ids), torch.from_numpy(hz)))
     return out
 
 

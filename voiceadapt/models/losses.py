@@ -6,6 +6,8 @@ Features are computed here from audio in float32, even inside bf16 autocast, as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -27,9 +29,17 @@ def segment_mels(frame_audio: torch.Tensor, params: FeatureParams, segment: int)
     return log_mel(frame_audio, params, center=False)[..., : segment // params.hop_length]
 
 
+def segment_room(length: int, segment: int, hop: int) -> int:
+    """How many frame-aligned starts a ``segment`` has in ``length`` samples (at least one)."""
+    return max(0, (length - segment) // hop) + 1
+
+
 def cut_segments(audio: torch.Tensor, lengths: torch.Tensor, params: FeatureParams, segment: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """One random frame-aligned segment per row of ``audio`` (B, L) float.
+                 generator: torch.Generator | None = None, starts: Sequence[int] | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One frame-aligned segment per row of ``audio`` (B, L) float, zero-padded past the end:
+    at the frame ``starts`` given, else at random ones drawn with ``generator``. The one place
+    WaveNet training segments are cut.
 
     Returns (segments (B, segment), frame_audio (B, segment + n_fft)) for :func:`wavenet_loss`.
     """
@@ -37,8 +47,11 @@ def cut_segments(audio: torch.Tensor, lengths: torch.Tensor, params: FeaturePara
     padded = F.pad(audio, (pad, pad + segment))
     segs, ctx = [], []
     for i in range(audio.shape[0]):
-        room = max(0, (int(lengths[i]) - segment) // hop)
-        start = int(torch.randint(0, room + 1, (1,), generator=generator)) * hop
+        if starts is not None:
+            start = int(starts[i]) * hop
+        else:
+            room = segment_room(int(lengths[i]), segment, hop)
+            start = int(torch.randint(0, room, (1,), generator=generator)) * hop
         segs.append(padded[i, pad + start : pad + start + segment])
         ctx.append(padded[i, start : start + segment + 2 * pad])
     return torch.stack(segs), torch.stack(ctx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from voiceadapt.text.errors import EmptyTextError
@@ -45,3 +46,17 @@ def process(
     if not out:
         raise EmptyTextError("the text has nothing to speak")
     return out
+
+
+def transcript(text: str, table: SymbolTable | None = None,
+               language: str = DEFAULT_LANGUAGE) -> Sentence:
+    """What one reference clip says, as one utterance (never split into sentences): English
+    is normalized first (numbers, abbreviations); other languages are phonemized as written
+    by espeak-ng in that language."""
+    table = table or SymbolTable()
+    if language.split("-")[0] == "en":
+        words = normalize(text)
+    else:
+        words = " ".join(unicodedata.normalize("NFC", text).split())
+    phonemes = " ".join(phonemize([words], language))
+    return Sentence(text=words, phonemes=phonemes, ids=tuple(table.encode(phonemes)))
