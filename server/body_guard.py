@@ -38,7 +38,7 @@ class BodyLimits:
         return self.other_bytes
 
 
-async def _send_error(send, status: int, detail: str) -> None:  # noqa: ANN001
+async def _send_error(send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
@@ -48,11 +48,11 @@ async def _send_error(send, status: int, detail: str) -> None:  # noqa: ANN001
 
 
 class BodyGuard:
-    def __init__(self, app, limits: BodyLimits) -> None:  # noqa: ANN001
+    def __init__(self, app, limits: BodyLimits) -> None:
         self.app = app
         self.limits = limits
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -67,7 +67,7 @@ class BodyGuard:
         deadline = loop.time() + self.limits.total_seconds
         state = {"bytes": 0, "done": False, "started": False, "failure": None}
 
-        async def guarded_receive():  # noqa: ANN202
+        async def guarded_receive():
             if state["done"]:  # the body is in: later calls wait for a disconnect, untimed
                 return await receive()
             if state["failure"] is not None:
@@ -92,7 +92,7 @@ class BodyGuard:
                 state["done"] = True
             return message
 
-        async def guarded_send(message) -> None:  # noqa: ANN001
+        async def guarded_send(message) -> None:
             if state["failure"] is not None:  # whatever the app answers, the client gets ours
                 if not state["started"]:
                     state["started"] = True

@@ -34,7 +34,7 @@ def find_voice(s: Session, owner: str, voice: str) -> Voice | None:
     return row
 
 
-def cancel_jobs(s: Session, *where) -> None:  # noqa: ANN002 - SQLAlchemy conditions
+def cancel_jobs(s: Session, *where) -> None:  # where: SQLAlchemy conditions
     """The one cancel path: the matching queued jobs are cancelled at once, running ones are
     asked to stop after their current step (the executor reads ``cancel_requested``)."""
     s.query(Job).filter(*where, Job.state == JobState.QUEUED).update(
@@ -68,12 +68,12 @@ def check_transcripts_fit(transcripts: list, mode: str) -> None:
                                  "clips without transcripts (sea-enc needs none)")
 
 
-def _count_active(s, owner: str) -> int:  # noqa: ANN001
+def _count_active(s, owner: str) -> int:
     return s.scalar(select(func.count()).select_from(Job).where(
         Job.owner == owner, Job.state.in_(ACTIVE_STATES)))
 
 
-def check_job_room(service: Service, owner: str, s) -> None:  # noqa: ANN001
+def check_job_room(service: Service, owner: str, s) -> None:
     """429 when the key already has its limit of queued or running jobs."""
     limit = service.settings.max_jobs_per_key
     active = _count_active(s, owner)
@@ -128,7 +128,7 @@ async def store_voice(service: Service, owner: str, name: str, clips: list[Audio
     return voice
 
 
-def check_voice_quota(service: Service, owner: str, s, new_bytes: int = 0) -> None:  # noqa: ANN001
+def check_voice_quota(service: Service, owner: str, s, new_bytes: int = 0) -> None:
     """429 when one more voice (of ``new_bytes`` on disk) would pass the key's voice count
     or stored-bytes quota; the body names the limit."""
     settings = service.settings

@@ -39,7 +39,7 @@ def configure(json_lines: bool) -> None:
 class RequestLog(BaseHTTPMiddleware):
     """Logs each request and counts it (method, route template, status) with its latency."""
 
-    async def dispatch(self, request: Request, call_next):  # noqa: ANN201
+    async def dispatch(self, request: Request, call_next):
         given = request.headers.get("x-request-id", "")
         # a client's id is echoed into headers and logs only when it is a plain token
         request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:12]

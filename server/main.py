@@ -14,6 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+import voiceadapt
 from server import auth, logs
 from server.allocator import MallocTrimmer, limit_malloc_arenas
 from server.body_guard import BodyGuard, BodyLimits
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
     limit_malloc_arenas(settings.malloc_arenas)  # before the thread pool's threads exist
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI):
         service = Service.create(settings, model)
         if settings.bootstrap_api_key is not None:
             auth.create_key(service.db, "bootstrap", settings.bootstrap_api_key.get_secret_value())
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None, model: Backbone | None = None) 
             service.runner.stop()
             service.close()
 
-    app = FastAPI(title="voiceadapt", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="voiceadapt", version=voiceadapt.__version__, lifespan=lifespan,
                   description="Few-shot speaker-adaptive text-to-speech: make a voice from a "
                               "few seconds of audio, then speak any text in it.")
     app.state.settings = settings

@@ -15,11 +15,11 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 class HeadAndOptions:
-    def __init__(self, app, routes: list) -> None:  # noqa: ANN001
+    def __init__(self, app, routes: list) -> None:
         self.app = app
         self.routes = routes  # the app's route list (the same object: later routes count)
 
-    def allowed(self, scope) -> set[str]:  # noqa: ANN001
+    def allowed(self, scope) -> set[str]:
         """The methods the API's routes take at this path (the static mount not counted)."""
         methods: set[str] = set()
         for route in self.routes:
@@ -32,7 +32,7 @@ class HeadAndOptions:
             methods.add("HEAD")
         return methods
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
@@ -44,7 +44,7 @@ class HeadAndOptions:
             await send({"type": "http.response.body", "body": b""})
             return
         if scope["method"] == "HEAD" and "GET" in methods:
-            async def without_body(message) -> None:  # noqa: ANN001
+            async def without_body(message) -> None:
                 if message["type"] == "http.response.body":
                     message = {**message, "body": b""}
                 await send(message)

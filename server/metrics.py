@@ -20,7 +20,7 @@ class JobTableCollector:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def collect(self):  # noqa: ANN201 - the prometheus_client collector protocol
+    def collect(self):  # the prometheus_client collector protocol
         with self.db.session() as s:
             counts = dict(s.execute(select(Job.state, func.count()).group_by(Job.state)).all())
         depth = GaugeMetricFamily("voiceadapt_job_queue_depth", "adaptation jobs waiting to run")

@@ -96,7 +96,7 @@ async def _stream(request: Request, service: Service, pieces: Iterator[np.ndarra
         if slot is not None:
             slot.release()
         try:
-            pieces.close()  # type: ignore[attr-defined]
+            pieces.close()
         except ValueError:  # cancelled while a worker thread was inside next(): that piece
             pass            # finishes there, nothing asks for another, and GC closes it
 

@@ -17,7 +17,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(ready, what: str, timeout: float, errors: tuple = (Exception,),  # noqa: ANN001
+def wait_for(ready, what: str, timeout: float, errors: tuple = (Exception,),
              poll: float = 0.1) -> None:
     """Call ``ready()`` until it stops raising ``errors`` (a server answering), or fail."""
     deadline = time.monotonic() + timeout
@@ -63,7 +63,7 @@ def is_speech(samples: np.ndarray, rate: int, min_seconds: float = 0.5) -> bool:
 class LiveServer:
     """The app under a real uvicorn server on a free loopback port, in a thread."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app) -> None:
         import threading
 
         import uvicorn
@@ -83,7 +83,7 @@ class LiveServer:
             time.sleep(0.05)
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(30)
 
@@ -111,7 +111,7 @@ def concurrent_adapts(server_url: str, voice_id: str, n: int) -> list[int]:
     return sorted(statuses)
 
 
-def local_client(app):  # noqa: ANN001, ANN201
+def local_client(app):
     """A TestClient that looks like a browser or script on this machine: loopback address
     and ``localhost`` as the host, as an open (keyless) server requires."""
     from fastapi.testclient import TestClient

@@ -4,6 +4,7 @@ and the installed distribution puts no generic ``server``/``training`` package o
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -52,9 +53,19 @@ def test_loading_the_whole_library_loads_no_upper_layer():
 
 def test_the_wheel_holds_only_the_library(tmp_path):
     """``pip install .`` installs what the wheel holds: voiceadapt and its bundled model."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, timeout=600)
-    wheel = next(tmp_path.glob("voiceadapt-*.whl"))
+    src = tmp_path / "src"  # a copy: building writes build/ beside pyproject.toml
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, src / name)
+    for folder in ("voiceadapt", "server", "training"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(tmp_path / "dist"), str(src)], check=True, timeout=600)
+    wheel = next((tmp_path / "dist").glob("voiceadapt-*.whl"))
+    import voiceadapt
+
+    assert wheel.name.startswith(f"voiceadapt-{voiceadapt.__version__}-")  # one version string
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"voiceadapt"}, tops
     assert "voiceadapt/assets/default.safetensors" in zipfile.ZipFile(wheel).namelist()

@@ -42,7 +42,7 @@ def test_celery_worker_runs_an_adaptation(service_settings, bundled_model, spoke
     env = {**os.environ, "VOICEADAPT_JOB_BACKEND": "celery", "VOICEADAPT_REDIS_URL": redis_url,
            "VOICEADAPT_DATA_DIR": str(settings.data_dir), "VOICEADAPT_ADAPT_STEPS": "3",
            "VOICEADAPT_MAX_CLIP_SECONDS": str(settings.max_clip_seconds)}
-    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
+    log = open(tmp_path / "worker.log", "w")
     worker = subprocess.Popen([sys.executable, "-m", "server", "worker", "--pool", "solo"],
                               env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -244,7 +244,7 @@ def test_a_decompression_bomb_is_refused_from_its_header(live):
 
     bomb = _silent_flac(8, 192_000, 40)
 
-    def no_decoding(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def no_decoding(*args, **kwargs):
         raise AssertionError("the bomb was decoded")
 
     original = sf.SoundFile.blocks
@@ -312,7 +312,7 @@ def test_metrics_request_ids_head_and_options(service_settings, bundled_model):
         assert httpx.get(f"{server.url}/metrics").status_code == 200
 
 
-def _sentences(app) -> float:  # noqa: ANN001
+def _sentences(app) -> float:
     return app.state.service.metrics.sentences._value.get()
 
 

@@ -35,7 +35,7 @@ def test_no_server_errors_and_json_errors(api_schema):
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
-        def check(case) -> None:  # noqa: ANN001
+        def check(case) -> None:
             response = case.call(timeout=120)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
             where = (case.method, case.path, case.path_parameters, case.body)

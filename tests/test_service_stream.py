@@ -24,7 +24,7 @@ def live(service_settings, bundled_model):
         yield server, app
 
 
-def _sentence_count(app) -> float:  # noqa: ANN001
+def _sentence_count(app) -> float:
     return app.state.service.metrics.sentences._value.get()
 
 

@@ -43,19 +43,24 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 20_000
-    max_minutes: float = 0.0  # > 0: stop (and save) after this much wall time; the LR schedule
-    # then follows whichever of steps or time is further along
+    # > 0: stop (and save) after this much wall time; the LR schedule then follows whichever
+    # of steps or time is further along
+    max_minutes: float = 0.0
     batch_size: int = 16
     wavenet_batch_size: int = 16
     wavenet_segment: int = 8000  # samples per WaveNet training segment
-    wavenet: bool = True  # false: train everything but the WaveNet (acoustic model, aligner,
-    # encoder, table), e.g. to sharpen the acoustic model cheaply on CPUs
-    acoustic: bool = True  # false: WaveNet-only updates, everything else frozen (a vocoder run;
-    # needs model.init, the acoustic model the vocoder will serve)
-    teacher_forced_share: float = 0.0  # share of WaveNet updates that hear the acoustic
-    # model's ground-truth-aligned mels (SEA-ENC's g) instead of the recordings' own
-    wavenet_extra_steps: int = 0  # WaveNet-only updates after each joint step (the WaveNet
-    # needs many more updates than the acoustic model, and its steps are cheap)
+    # false: train everything but the WaveNet (acoustic model, aligner, encoder, table), e.g.
+    # to sharpen the acoustic model cheaply on CPUs
+    wavenet: bool = True
+    # false: WaveNet-only updates, everything else frozen (a vocoder run; needs model.init,
+    # the acoustic model the vocoder will serve)
+    acoustic: bool = True
+    # share of WaveNet updates that hear the acoustic model's ground-truth-aligned mels
+    # (SEA-ENC's g) instead of the recordings' own
+    teacher_forced_share: float = 0.0
+    # WaveNet-only updates after each joint step (the WaveNet needs many more updates than
+    # the acoustic model, and its steps are cheap)
+    wavenet_extra_steps: int = 0
     lr: float = 1e-3
     weight_decay: float = 1e-6
     grad_clip: float = 1.0

@@ -77,8 +77,9 @@ class WaveNetBatch:
     audio: torch.Tensor  # (B, S) float segments
     frame_audio: torch.Tensor  # (B, S + 2 * pad) the segment with context for its mel frames
     speakers: torch.Tensor  # (B,)
-    frames: torch.Tensor | None = None  # (B, M, S / hop) normalized mels to hear instead of
-    # the segments' own (the acoustic model's teacher-forced ones)
+    # (B, M, S / hop) normalized mels to hear instead of the segments' own (the acoustic
+    # model's teacher-forced ones)
+    frames: torch.Tensor | None = None
 
 
 class BatchSampler:

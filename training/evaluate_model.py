@@ -103,7 +103,7 @@ def evaluate(model: Backbone, corpus_root: str, vocoder: str, per_voice: int,
 def markdown(result: dict[str, object]) -> str:
     lines = ["| speaker | WER real | WER copy-synth | WER TTS | DNSMOS real | DNSMOS copy | "
              "DNSMOS TTS | similarity TTS (other speakers) |", "|---" * 8 + "|"]
-    for r in [*result["speakers"], {"speaker": "**mean**", **result["summary"]}]:  # type: ignore[list-item]
+    for r in [*result["speakers"], {"speaker": "**mean**", **result["summary"]}]:
         t = r["tts"]
         other = "" if t.get("similarity_other") is None else f" ({t['similarity_other']:.2f})"
         lines.append(f"| {r['speaker']} | {r['ground_truth']['wer']:.2f} | "

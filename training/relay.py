@@ -54,7 +54,7 @@ def write_half(source: str | Path, target: Path) -> None:
 
     with safe_open(str(source), framework="pt") as f:
         meta = f.metadata()
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
     tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
     with atomic_path(target) as tmp:
         save_file(tensors, tmp, metadata=meta)

@@ -124,7 +124,7 @@ class Trainer:
             from voiceadapt.models.checkpoint import read_metadata
 
             # a warm start keeps its source's normalization: the copied weights depend on it
-            stats = (NormStats.from_dict(read_metadata(cfg.model.warm_start)["stats"])  # type: ignore[arg-type]
+            stats = (NormStats.from_dict(read_metadata(cfg.model.warm_start)["stats"])
                      if cfg.model.warm_start else corpus_stats(items, params))
             self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
                                   stats)

@@ -57,7 +57,7 @@ def speaker_free(net: WaveNet, g: torch.Tensor) -> WaveNet:
     mean = g.float().mean(0)
     with torch.no_grad():
         for i, layer in enumerate(net.layers):
-            state[f"layers.{i}.conv.bias"] = layer.conv.bias + layer.spk(mean)  # type: ignore[misc]
+            state[f"layers.{i}.conv.bias"] = layer.conv.bias + layer.spk(mean)
     free.load_state_dict(state)
     return free
 
@@ -92,7 +92,7 @@ def load_vocoder(path: str | os.PathLike[str]) -> Vocoder:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from exc
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:

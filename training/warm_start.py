@@ -73,7 +73,7 @@ def speaker_means(model: Backbone, items: list[Item], n_speakers: int, per_speak
 
 
 def warm_start(model: Backbone, source_path: str, encoder_path: str, items: list[Item],
-               log=print) -> None:  # noqa: ANN001
+               log=print) -> None:
     """Fill a freshly built ``model`` from the backbone at ``source_path`` and the encoder at
     ``encoder_path`` (either may be empty), then place the speaker table (see module doc)."""
     from voiceadapt.models.checkpoint import load

@@ -27,6 +27,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 text so that readers see the old file or the new one, never half of it."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
@@ -37,6 +38,7 @@ def folder_bytes(path: str | os.PathLike[str]) -> int:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The file's sha256 as hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

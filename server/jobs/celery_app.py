@@ -43,7 +43,7 @@ def _worker_service() -> Service:
 
 
 @celery.task(name="voiceadapt.adapt", bind=True)
-def adapt_task(self, job_id: str) -> str:  # noqa: ANN001 - celery's bound task
+def adapt_task(self, job_id: str) -> str:  # self: celery's bound task
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     return run_job(_worker_service(), job_id, redelivered=redelivered)
 

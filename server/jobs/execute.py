@@ -96,7 +96,7 @@ def run_job(service: Service, job_id: str, redelivered: bool = False) -> str:
     return state
 
 
-def _finish(s, job_id: str, state: str, error: str | None = None) -> None:  # noqa: ANN001
+def _finish(s, job_id: str, state: str, error: str | None = None) -> None:
     job = s.get(Job, job_id)
     job.state, job.finished_at, job.error = state, now(), error
 

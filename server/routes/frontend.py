@@ -56,7 +56,7 @@ async def analyze_audio(file: UploadFile, settings: SettingsDep) -> AudioReport:
     return await run_in_threadpool(_analyze, data, file.filename or "clip", settings)
 
 
-def _analyze(data: bytes, name: str, settings) -> AudioReport:  # noqa: ANN001
+def _analyze(data: bytes, name: str, settings) -> AudioReport:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         audio = clip_from_bytes(data, name, settings.audio_limits())

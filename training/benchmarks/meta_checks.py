@@ -17,8 +17,8 @@ from voiceadapt.meta.mole import MOLe
 from voiceadapt.meta.tasks import Sinusoids, Task, cross_entropy, half_sse, mean_interval, mlp
 
 
-def _timed(fn):  # noqa: ANN001, ANN202
-    def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+def _timed(fn):
+    def run(*args, **kwargs):
         start = time.perf_counter()
         out = fn(*args, **kwargs)
         out["seconds"] = round(time.perf_counter() - start, 2)

@@ -75,7 +75,7 @@ class Recorder:
         self.status: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.errors: list[str] = []
 
-    def call(self, kind: str, fn, *args, **kwargs) -> httpx.Response | None:  # noqa: ANN001
+    def call(self, kind: str, fn, *args, **kwargs) -> httpx.Response | None:
         start = time.perf_counter()
         try:
             r = fn(*args, **kwargs)

@@ -50,15 +50,15 @@ def composition(corpus: Corpus) -> dict[str, object]:
         v = voices[s]
         entry = persons.setdefault(v.person, {"kind": v.kind, "languages": set(), "voices": set(),
                                               "speakers": 0, "hours": 0.0})
-        entry["languages"].add(v.language)  # type: ignore[union-attr]
-        entry["voices"].add(v.name)  # type: ignore[union-attr]
-        entry["speakers"] += 1  # type: ignore[operator]
-        entry["hours"] += sum(u.duration for u in by_speaker[s]) / 3600  # type: ignore[operator]
+        entry["languages"].add(v.language)
+        entry["voices"].add(v.name)
+        entry["speakers"] += 1
+        entry["hours"] += sum(u.duration for u in by_speaker[s]) / 3600
     for entry in persons.values():
-        entry["languages"] = sorted(entry["languages"])  # type: ignore[arg-type]
-        entry["voices"] = sorted(entry["voices"])  # type: ignore[arg-type]
-        entry["share"] = entry["speakers"] / max(1, len(train))  # type: ignore[operator]
-        entry["hours"] = round(entry["hours"], 3)  # type: ignore[call-overload]
+        entry["languages"] = sorted(entry["languages"])
+        entry["voices"] = sorted(entry["voices"])
+        entry["share"] = entry["speakers"] / max(1, len(train))
+        entry["hours"] = round(entry["hours"], 3)
     kinds = Counter(p["kind"] for p in persons.values())
     base_voices = {voices[s].name: voices[s].kind for s in train}
     languages: dict[str, dict[str, float]] = defaultdict(lambda: {"speakers": 0, "hours": 0.0})
@@ -83,7 +83,7 @@ def composition(corpus: Corpus) -> dict[str, object]:
         "utterances_per_speaker": {"mean": float(np.mean(per_speaker)), "min": min(per_speaker),
                                    "max": max(per_speaker)},
         "transcribed_per_speaker": {"mean": float(np.mean(said)), "min": min(said), "max": max(said)},
-        "largest_person_share": max(p["share"] for p in persons.values()),  # type: ignore[type-var]
+        "largest_person_share": max(p["share"] for p in persons.values()),
         "languages": {k: {"speakers": v["speakers"], "hours": round(v["hours"], 3)}
                       for k, v in sorted(languages.items())},
         "channels_by_kind": {k: {c: round(n / sum(v.values()), 3) for c, n in sorted(v.items())}
@@ -93,7 +93,7 @@ def composition(corpus: Corpus) -> dict[str, object]:
 
 
 @torch.no_grad()
-def embed(model, corpus: Corpus, utts: list[Utterance]) -> np.ndarray:  # type: ignore[no-untyped-def]
+def embed(model, corpus: Corpus, utts: list[Utterance]) -> np.ndarray:
     from voiceadapt.adapt.sea_enc import embedding_from_clips
 
     clips = [load_audio(corpus.audio_path(u), _LIMITS) for u in utts]
@@ -101,7 +101,7 @@ def embed(model, corpus: Corpus, utts: list[Utterance]) -> np.ndarray:  # type: 
     return g / (np.linalg.norm(g) + 1e-9)
 
 
-def spread(corpus: Corpus, model) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def spread(corpus: Corpus, model) -> dict[str, object]:
     """Nearest-other-speaker cosines by the model's speaker encoder."""
     voices, by_speaker, train = _speakers(corpus)
     vectors = np.stack([embed(model, corpus, by_speaker[s][:CLIPS_PER_SPEAKER]) for s in train])

@@ -94,7 +94,7 @@ class CorpusConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> CorpusConfig:
-        return cls(**{**data, "voices": tuple(data["voices"])})  # type: ignore[arg-type, call-overload]
+        return cls(**{**data, "voices": tuple(data["voices"])})
 
 
 _V2_FIELDS = ("layout", "speakers", "max_person_share", "untranscribed_per_speaker",

@@ -49,7 +49,7 @@ def diphones(ipa: str) -> set[tuple[str, str]]:
     return set(zip(seq, seq[1:], strict=False))
 
 
-def _pick(rng: random.Random, items: list) -> object:  # type: ignore[type-arg]
+def _pick(rng: random.Random, items: list) -> object:
     return items[rng.randrange(len(items))]
 
 
@@ -57,13 +57,13 @@ def _templates() -> list[Callable[[random.Random], str]]:
     p = _pick
 
     def noun(r: random.Random) -> str:
-        return p(r, W.NOUNS)[0]  # type: ignore[index]
+        return p(r, W.NOUNS)[0]
 
     def plural(r: random.Random) -> str:
-        return p(r, W.NOUNS)[1]  # type: ignore[index]
+        return p(r, W.NOUNS)[1]
 
     def verb(r: random.Random, form: int) -> str:
-        return p(r, W.VERBS)[form]  # type: ignore[index]
+        return p(r, W.VERBS)[form]
 
     def adj(r: random.Random) -> str:
         return str(p(r, W.ADJECTIVES))
@@ -74,10 +74,10 @@ def _templates() -> list[Callable[[random.Random], str]]:
     return [
         lambda r: f"The {adj(r)} {noun(r)} {verb(r, 2)} the {noun(r)} {p(r, W.TIMES)}.",
         lambda r: f"{p(r, W.NAMES)} {verb(r, 2)} {a(adj(r))} {noun(r)} near {p(r, W.PLACES)}.",
-        lambda r: f"Why did the {noun(r)} {p(r, W.MOTIONS)[0]} so {p(r, W.ADVERBS)}?",  # type: ignore[index]
+        lambda r: f"Why did the {noun(r)} {p(r, W.MOTIONS)[0]} so {p(r, W.ADVERBS)}?",
         lambda r: f"Please {verb(r, 0)} the {adj(r)} {plural(r)} before {p(r, W.NAMES)} arrives.",
-        lambda r: f"{p(r, W.NUMBERS).capitalize()} {adj(r)} {plural(r)} "  # type: ignore[union-attr]
-                  f"{p(r, W.MOTIONS)[1]} {p(r, W.PREPOSITIONS)} {p(r, W.PLACES)}.",  # type: ignore[index]
+        lambda r: f"{p(r, W.NUMBERS).capitalize()} {adj(r)} {plural(r)} "
+                  f"{p(r, W.MOTIONS)[1]} {p(r, W.PREPOSITIONS)} {p(r, W.PLACES)}.",
         lambda r: f"Did you hear that {p(r, W.NAMES)} {verb(r, 2)} the {noun(r)} {p(r, W.TIMES)}?",
         lambda r: f"How {adj(r)} the {noun(r)} looked {p(r, W.PREPOSITIONS)} the {noun(r)}!",
         lambda r: f"{p(r, W.NAMES)} and {p(r, W.NAMES)} {p(r, W.ADVERBS)} {verb(r, 2)} "
@@ -93,9 +93,9 @@ def _templates() -> list[Callable[[random.Random], str]]:
         lambda r: f"The {noun(r)} left {p(r, W.PLACES)} at {r.randrange(1, 12)}:"
                   f"{r.choice(['00', '05', '15', '30', '45', '50'])}, with {p(r, W.NUMBERS)} "
                   f"{plural(r)}.",
-        lambda r: f"{p(r, W.ADVERBS).capitalize()}, the {adj(r)} {noun(r)} "  # type: ignore[union-attr]
+        lambda r: f"{p(r, W.ADVERBS).capitalize()}, the {adj(r)} {noun(r)} "
                   f"{verb(r, 2)} {p(r, W.NAMES)}'s {noun(r)}.",
-        lambda r: f"Would you {verb(r, 0)} my {noun(r)} while I {p(r, W.MOTIONS)[0]} "  # type: ignore[index]
+        lambda r: f"Would you {verb(r, 0)} my {noun(r)} while I {p(r, W.MOTIONS)[0]} "
                   f"to {p(r, W.PLACES)}?",
         lambda r: f"Only {p(r, W.NUMBERS)} {plural(r)} were {adj(r)} enough to "
                   f"{verb(r, 0)} the {noun(r)}.",

@@ -43,17 +43,25 @@ class Cancelled(Exception):
 
 @dataclass(frozen=True)
 class FitConfig:
-    steps: int = 60  # per stage (SEA-ALL and PATCH run SEA-EMB's steps first)
+    """How SEA-EMB, SEA-ALL and PATCH fit a voice: steps, learning rates, the held-out share
+    that early stopping judges by, and what each step hears."""
+
+    # per stage (SEA-ALL and PATCH run SEA-EMB's steps first)
+    steps: int = 60
     lr_embedding: float = 0.02
     lr_weights: float = 2e-4
-    segment: int = 1600  # WaveNet samples per clip per step (the WaveNet dominates a step)
+    # WaveNet samples per clip per step (the WaveNet dominates a step)
+    segment: int = 1600
+    # share of the reference audio held out for early stopping
     heldout_fraction: float = 0.1
     eval_every: int = 5
     seed: int = 0
-    batch_seconds: float = 12.0  # audio per step: longer references are sampled, whole clips
-    # at a time, so a step costs the same for 30 s or 5 min of reference
-    wavenet: bool | None = None  # fit through the WaveNet's loss too; None: when the model's
-    # recommended vocoder is the WaveNet (a Griffin-Lim model only needs its acoustic model)
+    # audio per step: longer references are sampled, whole clips at a time, so a step costs
+    # the same for 30 s or 5 min of reference
+    batch_seconds: float = 12.0
+    # fit through the WaveNet's loss too; None: when the model's recommended vocoder is the
+    # WaveNet (a Griffin-Lim model only needs its acoustic model)
+    wavenet: bool | None = None
     # the espeak-ng language the transcripts are written in (English text is normalized first)
     language: str = DEFAULT_LANGUAGE
     # SEA-EMB: weight of the mean squared distance of g from the encoder's estimate (speaker
@@ -65,6 +73,8 @@ class FitConfig:
 
 @dataclass(frozen=True)
 class Progress:
+    """One step of a fit, as reported to ``progress`` callbacks (the service's job rows)."""
+
     mode: str
     stage: str  # "embedding" or "weights"
     step: int
@@ -89,6 +99,8 @@ class Clip:
 def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
                   transcripts: Sequence[str | None], mode: str,
                   limits: AudioLimits | None = None, language: str = DEFAULT_LANGUAGE) -> list[Clip]:
+    """Reference clips and what each says -> checked clips with their symbol ids and F0;
+    MissingTranscriptError when a clip has no transcript."""
     if not clips:
         raise ValueError("give at least one reference clip")
     if len(transcripts) != len(clips) or any(not (t or "").strip() for t in transcripts):
@@ -113,6 +125,7 @@ def clip_batch(clips: list[Clip]) -> dict[str, torch.Tensor]:
 
 
 def uses_wavenet(model: Backbone, cfg: FitConfig) -> bool:
+    """Whether the fit hears the WaveNet's loss (``FitConfig.wavenet``)."""
     return cfg.wavenet if cfg.wavenet is not None else resolve_vocoder(model, "auto") == "wavenet"
 
 
@@ -275,6 +288,9 @@ def split_for_early_stopping(model: Backbone, clips: list[Clip], fraction: float
 def adapt_sea_emb(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
                   cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
+    """SEA-EMB: fit the speaker embedding to transcribed reference clips, starting from
+    SEA-ENC's estimate and pulled toward it, the backbone unchanged; early stopping on held-out
+    audio keeps the best step (step 0, the estimate itself, included)."""
     cfg = cfg or FitConfig()
     prepared = prepare_clips(model, clips, transcripts, "sea-emb", limits, cfg.language)
     train, held = split_for_early_stopping(model, prepared, cfg.heldout_fraction)
@@ -360,12 +376,16 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
 def adapt_sea_all(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
                   cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
+    """SEA-ALL: SEA-EMB first, then every weight fine-tuned with the embedding; the profile
+    stores the best held-out step's weight delta (float16) beside the embedding."""
     return _adapt_weights(model, clips, transcripts, "sea-all", cfg, name, progress, cancel, limits)
 
 
 def adapt_patch(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
                 cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
                 cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
+    """PATCH: SEA-EMB first, then only the norms and biases (``patch_parameter_names``, a few
+    percent of the weights) fine-tuned; the profile stores the patch."""
     return _adapt_weights(model, clips, transcripts, "patch", cfg, name, progress, cancel, limits)
 
 

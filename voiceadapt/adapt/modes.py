@@ -29,6 +29,8 @@ Fitter = Callable[..., VoiceProfile]
 
 @dataclass(frozen=True)
 class AdaptationMode:
+    """One adaptation mode: its name, its fitter and what it needs."""
+
     name: Mode
     fit: Fitter
     #: fits on what was said, so every clip needs its transcript

@@ -31,6 +31,9 @@ class ProfileMismatch(ValueError):
 
 @dataclass
 class VoiceProfile:
+    """A fitted voice: its embedding, any patch or weight delta, and the fingerprint of the
+    backbone it was fitted to (any other backbone refuses it)."""
+
     mode: str
     embedding: torch.Tensor  # (S,)
     backbone: str  # backbone_fingerprint() of the model it was fitted to
@@ -62,6 +65,7 @@ def backbone_fingerprint(model: Backbone) -> str:
 
 
 def save_profile(profile: VoiceProfile, folder: str | os.PathLike[str]) -> Path:
+    """Write the profile folder (weights and metadata, each atomically); returns the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     meta = profile.metadata()
@@ -79,7 +83,7 @@ def load_profile(folder: str | os.PathLike[str], model: Backbone | None = None) 
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})["profile"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (OSError, SafetensorError, KeyError, ValueError) as exc:
         raise ProfileMismatch(f"{folder} is not a readable voice profile: {exc}") from exc
     profile = VoiceProfile(embedding=tensors.pop("embedding"),

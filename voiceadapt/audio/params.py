@@ -58,7 +58,7 @@ class FeatureParams:
         unknown = set(data) - known
         if unknown:
             raise FeatureParamsMismatch(f"unknown feature parameters: {sorted(unknown)}")
-        return cls(**data)  # type: ignore[arg-type]
+        return cls(**data)
 
     def check_compatible(self, other: FeatureParams) -> None:
         """Raise :class:`FeatureParamsMismatch` naming each setting that differs."""

@@ -45,6 +45,7 @@ def active_frames(samples: np.ndarray, rate: int, silence_dbfs: float,
 
 
 def speech_seconds(samples: np.ndarray, rate: int, silence_dbfs: float) -> float:
+    """Seconds of the signal above ``silence_dbfs`` (the speech a clip holds)."""
     return float(active_frames(samples, rate, silence_dbfs).sum()) * FRAME_SECONDS
 
 

@@ -20,6 +20,8 @@ from voiceadapt.models.alignment import Aligner
 
 @dataclass(frozen=True)
 class AcousticConfig:
+    """The acoustic model's size and options (stored in every checkpoint)."""
+
     n_symbols: int
     n_mels: int = 80
     # the defaults are the "default" model size (backbone.MODEL_SIZES)

@@ -18,6 +18,8 @@ from voiceadapt.text import SymbolTable
 
 @dataclass(frozen=True)
 class BackboneConfig:
+    """The three networks' configs, checked to fit together; sizes from ``MODEL_SIZES``."""
+
     acoustic: AcousticConfig
     wavenet: WaveNetConfig
     encoder: EncoderConfig
@@ -42,9 +44,9 @@ class BackboneConfig:
     @classmethod
     def from_dict(cls, data: dict[str, dict[str, object]]) -> BackboneConfig:
         try:
-            return cls(acoustic=AcousticConfig(**data["acoustic"]),  # type: ignore[arg-type]
-                       wavenet=WaveNetConfig(**data["wavenet"]),  # type: ignore[arg-type]
-                       encoder=EncoderConfig(**data["encoder"]))  # type: ignore[arg-type]
+            return cls(acoustic=AcousticConfig(**data["acoustic"]),
+                       wavenet=WaveNetConfig(**data["wavenet"]),
+                       encoder=EncoderConfig(**data["encoder"]))
         except (KeyError, TypeError) as exc:
             raise ValueError(f"the checkpoint's model config does not fit this code: {exc}") from exc
 
@@ -103,8 +105,8 @@ class NormStats:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> NormStats:
-        return cls(mel_mean=tuple(data["mel_mean"]), mel_std=tuple(data["mel_std"]),  # type: ignore[arg-type]
-                   logf0_mean=float(data["logf0_mean"]), logf0_std=float(data["logf0_std"]))  # type: ignore[arg-type]
+        return cls(mel_mean=tuple(data["mel_mean"]), mel_std=tuple(data["mel_std"]),
+                   logf0_mean=float(data["logf0_mean"]), logf0_std=float(data["logf0_std"]))
 
     def _mel_moments(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = torch.tensor(self.mel_mean, device=mel.device, dtype=mel.dtype)[:, None]

@@ -43,6 +43,7 @@ def save(model: Backbone, path: str | os.PathLike[str], extra: dict[str, object]
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, object]:
+    """A checkpoint's header (config, symbols, features, stats, speakers, extra), no weights."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -65,14 +66,14 @@ def load(path: str | os.PathLike[str], expected_sha256: str | None = None,
             raise CheckpointError(f"{path} is damaged or not the expected model: sha256 {actual} "
                                   f"!= {expected_sha256}")
     meta = read_metadata(path)
-    cfg = BackboneConfig.from_dict(meta["config"])  # type: ignore[arg-type]
-    stored_symbols = SymbolTable.from_dict(meta["symbols"])  # type: ignore[arg-type]
+    cfg = BackboneConfig.from_dict(meta["config"])
+    stored_symbols = SymbolTable.from_dict(meta["symbols"])
     registered_table(stored_symbols.version).check_compatible(stored_symbols)
-    features = FeatureParams.from_dict(meta["features"])  # type: ignore[arg-type]
-    stats = NormStats.from_dict(meta["stats"])  # type: ignore[arg-type]
-    model = Backbone(cfg, list(meta["speakers"]), stored_symbols, features, stats)  # type: ignore[arg-type]
+    features = FeatureParams.from_dict(meta["features"])
+    stats = NormStats.from_dict(meta["stats"])
+    model = Backbone(cfg, list(meta["speakers"]), stored_symbols, features, stats)
     with safe_open(str(path), framework="pt", device=str(device)) as f:
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        state = {k: f.get_tensor(k) for k in f.keys()}
     missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())
     if missing or unexpected:
         raise CheckpointError(f"{path} does not fit its own config: missing {sorted(missing)[:5]}, "

@@ -11,6 +11,8 @@ from torch import nn
 
 @dataclass(frozen=True)
 class EncoderConfig:
+    """The SEA-ENC speaker encoder's size (stored in every checkpoint)."""
+
     n_mels: int = 80
     channels: int = 128
     layers: int = 4

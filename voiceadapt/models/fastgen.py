@@ -39,7 +39,7 @@ TANH_SCALE = np.float32((TANH_POINTS - 1) / (2 * TANH_RANGE))
 
 
 @numba.njit(fastmath=FAST, inline="always", cache=True)
-def _tanh(x):  # noqa: ANN001, ANN202
+def _tanh(x):
     u = (x + np.float32(TANH_RANGE)) * TANH_SCALE
     if u <= 0.0:
         return np.float32(-1.0)
@@ -101,7 +101,7 @@ def layer_inputs(net: WaveNet, c: torch.Tensor, g: torch.Tensor | None) -> np.nd
 
 
 @numba.njit(fastmath=FAST, cache=True)
-def _matvec_add(w_t, v, out):  # noqa: ANN001 - out += w @ v with w_t = w.T (cols, rows)
+def _matvec_add(w_t, v, out):  # out += w @ v with w_t = w.T (cols, rows)
     cols, rows = w_t.shape
     for k in range(cols):  # axpy form: the inner loop is element-wise, so it vectorizes
         vk = v[k]          # without reordering any sum
@@ -111,7 +111,7 @@ def _matvec_add(w_t, v, out):  # noqa: ANN001 - out += w @ v with w_t = w.T (col
 
 @numba.njit(fastmath=FAST, parallel=True, cache=True)
 def _steps(w_cat, w_out, b_out, head1, head1_b, head2, head2_b, embed, dilations, offsets,
-           inputs, t0, ring, prev, uniforms, inv_temp, teacher, out, logits_out):  # noqa: ANN001
+           inputs, t0, ring, prev, uniforms, inv_temp, teacher, out, logits_out):
     """inputs.shape[0] samples for each of B streams (in parallel) from absolute time t0.
     Updates ring and prev in place; classes to out (T, B); logits if logits_out has T rows."""
     steps, batch, layers, gates = inputs.shape
@@ -234,7 +234,7 @@ def _fold_conditioning(c: torch.Tensor, plan: Folding) -> torch.Tensor:
     return c[0][:, idx.clamp(0, plan.length - 1)].transpose(0, 1).contiguous()
 
 
-def _join(chunks: np.ndarray, plan: Folding, decode) -> np.ndarray:  # noqa: ANN001
+def _join(chunks: np.ndarray, plan: Folding, decode) -> np.ndarray:
     """Folds' waveforms (steps, folds) -> one waveform: each fold's second warm-up half is
     crossfaded with the end of the fold before it."""
     wav = decode(chunks)  # (steps, folds) float
@@ -253,7 +253,7 @@ def _join(chunks: np.ndarray, plan: Folding, decode) -> np.ndarray:  # noqa: ANN
 def stream(net: WaveNet, frames: torch.Tensor, g: torch.Tensor | None = None,
            temperature: float = 1.0, generator: torch.Generator | None = None,
            folds: int = 1, overlap: int = 800, chunk: int = 1600,
-           decode=None) -> Iterator[np.ndarray]:  # noqa: ANN001
+           decode=None) -> Iterator[np.ndarray]:
     """Waveform (float32) pieces of one utterance, in order, as they are generated.
 
     frames (1, C, N). ``folds`` > 1 generates that many pieces side by side (one per core

@@ -18,6 +18,8 @@ from torch import nn
 
 @dataclass(frozen=True)
 class WaveNetConfig:
+    """The WaveNet's size and conditioning (stored in every checkpoint)."""
+
     n_classes: int = 256  # mu-law channels
     residual_channels: int = 64
     gate_channels: int = 128
@@ -110,7 +112,7 @@ class WaveNet(nn.Module):
     def _speaker_biases(self, g: torch.Tensor | None) -> list[torch.Tensor | None]:
         if g is None or not self.cfg.speaker_channels:
             return [None] * len(self.layers)
-        return [layer.spk(g).unsqueeze(-1) for layer in self.layers]  # type: ignore[misc]
+        return [layer.spk(g).unsqueeze(-1) for layer in self.layers]
 
     def forward(self, audio: torch.Tensor, frames: torch.Tensor, g: torch.Tensor | None = None,
                 ) -> torch.Tensor:

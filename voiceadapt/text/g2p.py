@@ -17,7 +17,7 @@ _LOCK = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4)
-def _backend(language: str):  # type: ignore[no-untyped-def]
+def _backend(language: str):
     import espeakng_loader
     from phonemizer.backend import EspeakBackend
     from phonemizer.backend.espeak.wrapper import EspeakWrapper
@@ -38,6 +38,7 @@ def _backend(language: str):  # type: ignore[no-untyped-def]
 
 
 def espeak_version(language: str = DEFAULT_LANGUAGE) -> str:
+    """The espeak-ng version phonemizing ``language`` (phonemes can change between versions)."""
     return ".".join(str(v) for v in _backend(language).version())
 
 
