@@ -33,7 +33,8 @@ class VoiceUnusable(ValueError):
 
 
 def builtin_voices(model: Backbone) -> dict[str, str]:
-    """OpenAI voice name -> bundled speaker, spread over the model's sorted speakers."""
+    """OpenAI voice name -> bundled speaker, spread over the model's sorted speakers; the
+    first, "alloy", is ``model.default_speaker``."""
     names = sorted(model.speakers)
     step = max(1, len(names) // len(OPENAI_VOICES))
     return {alias: names[(i * step) % len(names)] for i, alias in enumerate(OPENAI_VOICES)}

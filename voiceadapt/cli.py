@@ -61,7 +61,7 @@ def _cmd_say(args: argparse.Namespace) -> int:
                          "--ref CLIP [CLIP ...] or --voice PROFILE_FOLDER, not several")
     speaker = args.speaker
     if not (speaker or args.ref or args.voice):  # the service's default voice ("alloy") too
-        speaker = sorted(model.speakers)[0]
+        speaker = model.default_speaker
         print(f"no voice named: speaking as the bundled speaker {speaker} (--speaker NAME, "
               "--ref CLIP or --voice FOLDER to choose; `voiceadapt speakers` lists them)",
               file=sys.stderr)

@@ -16,5 +16,5 @@ IterativeMode = Literal["sea-emb", "sea-all", "patch"]
 ITERATIVE_MODES: tuple[str, ...] = get_args(IterativeMode)
 
 Vocoder = Literal["auto", "wavenet", "griffin-lim"]
-#: "auto" means the vocoder the checkpoint recommends
+#: "auto" means the vocoder the checkpoint recommends; the rest name real vocoders
 VOCODER_NAMES: tuple[str, ...] = get_args(Vocoder)

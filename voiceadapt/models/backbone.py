@@ -172,6 +172,12 @@ class Backbone(nn.Module):
         self.encoder = SpeakerEncoder(cfg.encoder)
 
     @property
+    def default_speaker(self) -> str:
+        """The speaker that speaks when no voice is named: the first by name (the CLI's
+        default, and the service's "alloy")."""
+        return sorted(self.speakers)[0]
+
+    @property
     def recommended_vocoder(self) -> str | None:
         """The vocoder the checkpoint recommends ("wavenet" or "griffin-lim"), if it names one."""
         named = self.extra.get("vocoder")
