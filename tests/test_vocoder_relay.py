@@ -284,3 +284,26 @@ def test_vocoder_run_on_teacher_forced_mels(relay_inputs, tmp_path):
     assert len(rows) == 4 and all(0 < r["wavenet"] < 6 for r in rows)
     with pytest.raises(ValueError, match="teacher_forced_share"):
         from_dict({"train": {"teacher_forced_share": 1.5}})
+
+
+def test_each_relay_packs_the_next_utterances_of_every_speaker():
+    """The pack is a speaker-balanced window that moves on with each relay landed, so the
+    relays together hear many utterances per speaker, not the same two over and over."""
+    import numpy as np
+
+    from training.data import Item
+    from training.pack import balanced_subset, estimated_bytes
+
+    items = [Item(s, np.arange(20), np.zeros(16000, np.int16), np.zeros(81, np.float32), f"{s}_{u}")
+             for s in range(5) for u in range(10)]
+    budget = estimated_bytes(items) * 0.25  # room for 2 of each speaker's 10
+    seen = []
+    for relay in range(5):
+        subset = balanced_subset(items, budget, rotation=relay)
+        assert estimated_bytes(subset) <= budget
+        per_speaker = {s: sum(it.speaker == s for it in subset) for s in range(5)}
+        assert set(per_speaker.values()) == {2}  # balanced
+        seen.append({it.utt_id for it in subset})
+    assert all(not seen[i] & seen[j] for i in range(5) for j in range(i))  # no repeats
+    assert set().union(*seen) == {it.utt_id for it in items}  # five relays heard them all
+    assert balanced_subset(items, budget, rotation=5) == balanced_subset(items, budget)  # wraps

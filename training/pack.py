@@ -70,21 +70,28 @@ def estimated_bytes(items: list[Item]) -> float:
                for it in items)
 
 
-def balanced_subset(items: list[Item], max_bytes: float) -> list[Item]:
-    """The first ``k`` utterances of every speaker, ``k`` as large as fits in ``max_bytes``."""
+def balanced_subset(items: list[Item], max_bytes: float, rotation: int = 0) -> list[Item]:
+    """``k`` utterances of every speaker, ``k`` as large as fits in ``max_bytes``: the
+    ``rotation``-th window of ``k`` (wrapping round each speaker's utterances), so successive
+    relays (rotation = relays so far) hear different utterances of the same speakers."""
     by_speaker: dict[int, list[Item]] = {}
     for it in items:
         by_speaker.setdefault(it.speaker, []).append(it)
     if estimated_bytes(items) <= max_bytes:
         return items
+
+    def window(k: int) -> list[Item]:
+        return [v[(rotation * k + j) % len(v)] for v in by_speaker.values()
+                for j in range(min(k, len(v)))]
+
     lo, hi = 1, max(len(v) for v in by_speaker.values())
     while lo < hi:  # the largest k whose subset fits
         k = (lo + hi + 1) // 2
-        if estimated_bytes([it for v in by_speaker.values() for it in v[:k]]) <= max_bytes:
+        if estimated_bytes(window(k)) <= max_bytes:
             lo = k
         else:
             hi = k - 1
-    keep = {id(it) for v in by_speaker.values() for it in v[:lo]}
+    keep = {id(it) for it in window(lo)}
     return [it for it in items if id(it) in keep]
 
 
@@ -154,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-mib", type=float, default=60.0,
                         help="size budget of the training pack: a larger corpus is packed as a "
                         "speaker-balanced subset")
+    parser.add_argument("--rotation", type=int, default=0,
+                        help="which window of each speaker's utterances a subset takes "
+                        "(successive relays pass successive numbers)")
     args = parser.parse_args(argv)
     from training.data import load_corpus_items
 
@@ -162,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     train, held = held_out_split(args.corpus, items, args.held_out)
     budget = args.max_mib * 2**20
     while True:  # the estimate is close; shrink until the written pack fits
-        subset = balanced_subset(train, budget)
+        subset = balanced_subset(train, budget, args.rotation)
         path = write_pack(subset, speakers, Path(args.out) / "train.npz", params)
         if path.stat().st_size <= args.max_mib * 2**20 or len(subset) <= len(speakers):
             break

@@ -149,7 +149,17 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
     return row
 
 
-def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED) -> None:
+def relays_landed(committed: Path = COMMITTED) -> int:
+    """How many relays the ledger records (the next relay's pack rotation)."""
+    ledger = committed / "ledger.jsonl"
+    return sum(1 for line in ledger.read_text().splitlines() if line.strip()) if ledger.exists() else 0
+
+
+def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED,
+            rotation: int | None = None) -> None:
+    """Pack the corpus and the acoustic start into ``carried``. The pack takes the next window
+    of each speaker's utterances (``rotation``, default: the relays landed so far), so
+    successive relays do not hear the same few utterances over and over."""
     from training.pack import main as pack
 
     carried.mkdir(parents=True, exist_ok=True)
@@ -163,8 +173,9 @@ def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED) 
                          "and the init leave too little of the device call's 64 MiB")
     # held-out utterances (heldout.npz, a fraction of a MiB) let `land` check that a relay
     # did not make the acoustic model worse before it becomes the next one's init
+    rotation = relays_landed() if rotation is None else rotation
     pack(["--corpus", corpus, "--cache", cache, "--out", str(carried), "--held-out", "24",
-          "--max-mib", f"{budget:.1f}"])
+          "--max-mib", f"{budget:.1f}", "--rotation", str(rotation)])
 
 
 def main(argv: list[str] | None = None) -> int:
