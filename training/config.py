@@ -49,6 +49,9 @@ class TrainConfig:
     batch_size: int = 16
     wavenet_batch_size: int = 16
     wavenet_segment: int = 8000  # samples per WaveNet training segment
+    # WaveNet segments only from utterances heard as recorded, not through a simulated channel
+    # (codec, telephone band, room noise): a vocoder should not learn to make that noise
+    wavenet_clean_only: bool = True
     # false: train everything but the WaveNet (acoustic model, aligner, encoder, table), e.g.
     # to sharpen the acoustic model cheaply on CPUs
     wavenet: bool = True

@@ -27,6 +27,10 @@ class Item:
     audio: np.ndarray  # (L,) int16 at the feature sample rate
     f0: np.ndarray  # (T,) float32 Hz, 0 where unvoiced; T = num_frames(L)
     utt_id: str = ""
+    # heard as recorded: corpus v2 puts most utterances through a simulated channel (codecs,
+    # the telephone band, room noise), which the encoder should hear but a vocoder must not
+    # learn to make
+    clean: bool = True
 
 
 def load_corpus_items(corpus_dir: str | Path, cache_dir: str | Path, params: FeatureParams,
@@ -55,7 +59,7 @@ def load_corpus_items(corpus_dir: str | Path, cache_dir: str | Path, params: Fea
             continue
         f0 = cache.get(path)["f0"].astype(np.float32)
         items.append(Item(index[u.speaker], np.asarray(table.encode(u.phonemes), np.int64),
-                          audio, f0, u.id))
+                          audio, f0, u.id, clean=not u.channel))
     return items, speakers
 
 
@@ -85,10 +89,14 @@ class WaveNetBatch:
 class BatchSampler:
     """Seeded random batches over the items (each rank passes its own seed)."""
 
-    def __init__(self, items: list[Item], params: FeatureParams, seed: int):
+    def __init__(self, items: list[Item], params: FeatureParams, seed: int,
+                 wavenet_clean_only: bool = True):
         if not items:
             raise ValueError("no training utterances")
         self.items = items
+        # WaveNet segments come from clean recordings when there are any
+        clean = [it for it in items if it.clean] if wavenet_clean_only else []
+        self.wavenet_items = clean or items
         self.params = params
         self.rng = np.random.default_rng(seed)
         by_speaker: dict[int, list[int]] = defaultdict(list)
@@ -122,7 +130,7 @@ class BatchSampler:
         hop = self.params.hop_length
         picked, starts = [], []
         for _ in range(batch_size):
-            item = self.items[int(self.rng.integers(len(self.items)))]
+            item = self.wavenet_items[int(self.rng.integers(len(self.wavenet_items)))]
             picked.append(item)
             starts.append(int(self.rng.integers(0, L.segment_room(len(item.audio), segment, hop))))
         audio, lengths = pad_right([pcm16_to_float(it.audio) for it in picked])

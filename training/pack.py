@@ -45,7 +45,8 @@ def write_pack(items: list[Item], speakers: list[str], out: str | Path,
         return np.cumsum([0] + [len(a) for a in arrays]).astype(np.int64)
 
     meta = {"speakers": speakers, "params": params.to_dict(),
-            "lengths": [len(it.audio) for it in items], "utt_ids": [it.utt_id for it in items]}
+            "lengths": [len(it.audio) for it in items], "utt_ids": [it.utt_id for it in items],
+            "clean": [bool(it.clean) for it in items]}
     out = Path(out)
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(
@@ -70,15 +71,29 @@ def estimated_bytes(items: list[Item]) -> float:
                for it in items)
 
 
+def clean_first(items: list[Item]) -> list[Item]:
+    """Clean and channel-degraded utterances alternating, clean first: every window of two
+    or more holds a clean one (for the vocoder) while any is left, and a degraded one (for
+    the encoder)."""
+    clean = [it for it in items if it.clean]
+    degraded = [it for it in items if not it.clean]
+    out = []
+    for i in range(max(len(clean), len(degraded))):
+        out += clean[i : i + 1] + degraded[i : i + 1]
+    return out
+
+
 def balanced_subset(items: list[Item], max_bytes: float, rotation: int = 0) -> list[Item]:
     """``k`` utterances of every speaker, ``k`` as large as fits in ``max_bytes``: the
-    ``rotation``-th window of ``k`` (wrapping round each speaker's utterances), so successive
-    relays (rotation = relays so far) hear different utterances of the same speakers."""
+    ``rotation``-th window of ``k`` (wrapping round each speaker's utterances, clean and
+    degraded alternating), so successive relays (rotation = relays so far) hear different
+    utterances of the same speakers."""
     by_speaker: dict[int, list[Item]] = {}
     for it in items:
         by_speaker.setdefault(it.speaker, []).append(it)
     if estimated_bytes(items) <= max_bytes:
         return items
+    by_speaker = {s: clean_first(v) for s, v in by_speaker.items()}
 
     def window(k: int) -> list[Item]:
         return [v[(rotation * k + j) % len(v)] for v in by_speaker.values()
@@ -139,6 +154,7 @@ def read_pack(path: str | Path, params: FeatureParams) -> tuple[list[Item], list
         a, ao = data["audio"], data["audio_offsets"]
         ids, io_ = data["ids"], data["ids_offsets"]
         f0, fo = data["f0"], data["f0_offsets"]
+        clean = meta.get("clean") or [True] * len(data["speaker"])  # older packs: as recorded
         items = []
         for i, spk in enumerate(data["speaker"]):
             samples, rate = sf.read(io.BytesIO(a[ao[i] : ao[i + 1]].tobytes()), dtype="int16")
@@ -147,7 +163,8 @@ def read_pack(path: str | Path, params: FeatureParams) -> tuple[list[Item], list
             length = meta["lengths"][i]
             samples = np.pad(samples, (0, max(0, length - len(samples))))[:length]
             items.append(Item(int(spk), ids[io_[i] : io_[i + 1]].astype(np.int64), samples,
-                              f0[fo[i] : fo[i + 1]].astype(np.float32), meta["utt_ids"][i]))
+                              f0[fo[i] : fo[i + 1]].astype(np.float32), meta["utt_ids"][i],
+                              clean=bool(clean[i])))
     return items, list(meta["speakers"])
 
 

@@ -170,7 +170,8 @@ class Trainer:
         self.opt = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.ema = {k: v.detach().clone().float() for k, v in self.model.state_dict().items()}
-        self.sampler = BatchSampler(items, params, seed=t.seed * 1000 + self.rank)
+        self.sampler = BatchSampler(items, params, seed=t.seed * 1000 + self.rank,
+                                    wavenet_clean_only=t.wavenet_clean_only)
         self.step = 0
         # the WaveNet's own ledger over resumes: updates, samples, training seconds
         self.wavenet_updates = self.wavenet_samples = 0
