@@ -20,7 +20,7 @@ from voiceadapt.adapt import apply_profile, backbone_fingerprint
 from voiceadapt.inference.synthesize import default_model_path, load
 from voiceadapt.models.backbone import Backbone
 
-VOICE_CACHE = 8
+VOICE_CACHE = 8  # patched models kept for recently used SEA-ALL / PATCH voices
 
 
 class Runner(Protocol):
@@ -33,7 +33,7 @@ class Runner(Protocol):
         """Queue one job; raises when the queue cannot take it."""
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop taking jobs."""  # patched models kept for recently used SEA-ALL / PATCH voices
+        """Stop taking jobs."""
 
 
 @dataclass

@@ -99,8 +99,8 @@ def speak(service: Service, model: Backbone, g: torch.Tensor, sentences: Sequenc
         if piece is None:
             return
         current = piece.sentence
-        if piece.pause:
-            yield piece.samples if rate == native else to_rate(piece.samples, native, rate)
+        if piece.pause:  # silence: made at the output rate, not resampled
+            yield np.zeros(len(piece.samples) * rate // native, dtype=np.float32)
             continue
         spent += took  # this piece's time belongs to its own sentence
         made += len(piece.samples)

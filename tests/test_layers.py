@@ -10,6 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 UPPER_LAYERS = {"server", "training", "tests"}
 
@@ -51,6 +53,7 @@ def test_loading_the_whole_library_loads_no_upper_layer():
     assert out == "[]", out
 
 
+@pytest.mark.slow  # pip fetches the build backend from PyPI
 def test_the_wheel_holds_only_the_library(tmp_path):
     """``pip install .`` installs what the wheel holds: voiceadapt and its bundled model."""
     src = tmp_path / "src"  # a copy: building writes build/ beside pyproject.toml

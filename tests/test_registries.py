@@ -34,7 +34,7 @@ def test_an_unknown_mode_is_refused_naming_the_choices():
 
 
 def test_vocoder_names_are_the_ones_the_library_and_the_api_accept():
-    assert vocoders.VOCODERS == names.VOCODER_NAMES
+    assert names.VOCODER_NAMES == ("auto", *names.VOCODERS)  # "auto" and the vocoders
     assert typing.get_args(TTSIn.model_fields["vocoder"].annotation) == names.VOCODER_NAMES
     with pytest.raises(ValueError, match="unknown vocoder"):
         vocoders.resolve_vocoder(None, "hifigan")

@@ -33,7 +33,7 @@ from voiceadapt.audio import load_audio, log_mel
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.vocoders import vocode
-from voiceadapt.names import VOCODER_NAMES
+from voiceadapt.names import VOCODERS
 
 
 def base_voice(speaker: str) -> str:
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="checkpoint (default: the bundled model)")
     parser.add_argument("--corpus", default="data/corpus")
-    parser.add_argument("--vocoder", default="griffin-lim", choices=VOCODER_NAMES[1:])
+    parser.add_argument("--vocoder", default="griffin-lim", choices=VOCODERS)
     parser.add_argument("--per-voice", type=int, default=5, help="sentences per speaker")
     parser.add_argument("--out", required=True, help="JSON; a markdown table goes beside it")
     args = parser.parse_args(argv)

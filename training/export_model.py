@@ -16,15 +16,15 @@ from pathlib import Path
 
 from voiceadapt.files import atomic_write_text, sha256_file
 from voiceadapt.models.checkpoint import load, save
-from voiceadapt.models.vocoders import VOCODERS
+from voiceadapt.names import VOCODERS
 
 MAX_BYTES = 30 * 1024 * 1024  # the repository's budget for the bundled model
 
 
 def export(checkpoint: str | Path, out: str | Path, vocoder: str, note: str = "") -> str:
     """Write ``out`` and ``out.sha256``; returns the sha256."""
-    if vocoder not in VOCODERS[1:]:
-        raise ValueError(f"vocoder must be one of {', '.join(VOCODERS[1:])}")
+    if vocoder not in VOCODERS:
+        raise ValueError(f"vocoder must be one of {', '.join(VOCODERS)}")
     model = load(checkpoint)
     extra = dict(model.extra)
     extra.update({"vocoder": vocoder, "source": Path(checkpoint).name})
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--vocoder", required=True, choices=list(VOCODERS[1:]))
+    parser.add_argument("--vocoder", required=True, choices=list(VOCODERS))
     parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
     digest = export(args.checkpoint, args.out, args.vocoder, args.note)

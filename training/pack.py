@@ -71,33 +71,34 @@ def estimated_bytes(items: list[Item]) -> float:
                for it in items)
 
 
-def clean_first(items: list[Item]) -> list[Item]:
-    """Clean and channel-degraded utterances alternating, clean first: every window of two
-    or more holds a clean one (for the vocoder) while any is left, and a degraded one (for
-    the encoder)."""
-    clean = [it for it in items if it.clean]
-    degraded = [it for it in items if not it.clean]
-    out = []
-    for i in range(max(len(clean), len(degraded))):
-        out += clean[i : i + 1] + degraded[i : i + 1]
-    return out
+def speaker_window(utts: list[Item], k: int, rotation: int) -> list[Item]:
+    """``k`` of one speaker's utterances for the ``rotation``-th relay: half clean (rounded up:
+    for the vocoder) and half channel-degraded (for the encoder) where the speaker has both,
+    each kind taken as its own rotating window, so every relay's pack keeps a clean utterance
+    of every speaker that has one."""
+    clean = [it for it in utts if it.clean]
+    degraded = [it for it in utts if not it.clean]
+    kc = min(len(clean), max((k + 1) // 2 if degraded else k, k - len(degraded)))
+    kd = min(len(degraded), k - kc)
+
+    def take(xs: list[Item], n: int) -> list[Item]:
+        return [xs[(rotation * n + j) % len(xs)] for j in range(n)]
+
+    return take(clean, kc) + take(degraded, kd)
 
 
 def balanced_subset(items: list[Item], max_bytes: float, rotation: int = 0) -> list[Item]:
-    """``k`` utterances of every speaker, ``k`` as large as fits in ``max_bytes``: the
-    ``rotation``-th window of ``k`` (wrapping round each speaker's utterances, clean and
-    degraded alternating), so successive relays (rotation = relays so far) hear different
-    utterances of the same speakers."""
+    """``k`` utterances of every speaker (``speaker_window``), ``k`` as large as fits in
+    ``max_bytes``; successive relays (rotation = relays so far) hear different utterances of
+    the same speakers."""
     by_speaker: dict[int, list[Item]] = {}
     for it in items:
         by_speaker.setdefault(it.speaker, []).append(it)
     if estimated_bytes(items) <= max_bytes:
         return items
-    by_speaker = {s: clean_first(v) for s, v in by_speaker.items()}
 
     def window(k: int) -> list[Item]:
-        return [v[(rotation * k + j) % len(v)] for v in by_speaker.values()
-                for j in range(min(k, len(v)))]
+        return [it for v in by_speaker.values() for it in speaker_window(v, k, rotation)]
 
     lo, hi = 1, max(len(v) for v in by_speaker.values())
     while lo < hi:  # the largest k whose subset fits

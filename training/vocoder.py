@@ -33,7 +33,7 @@ from voiceadapt.files import atomic_path
 from voiceadapt.models.backbone import Backbone, BackboneConfig, NormStats
 from voiceadapt.models.checkpoint import CheckpointError, load, save
 from voiceadapt.models.wavenet import WaveNet, WaveNetConfig
-from voiceadapt.names import VOCODER_NAMES
+from voiceadapt.names import VOCODERS
 
 FORMAT = "voiceadapt-vocoder"
 FORMAT_VERSION = "1"
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ins.add_argument("--model", required=True)
     ins.add_argument("--vocoder", required=True)
     ins.add_argument("--out", required=True)
-    ins.add_argument("--recommend", choices=VOCODER_NAMES[1:],
+    ins.add_argument("--recommend", choices=VOCODERS,
                      help="the vocoder the new checkpoint recommends (extra['vocoder'])")
     ho = sub.add_parser("loss", help="cross-entropy on held-out recordings (nats per sample)")
     ho.add_argument("--model", required=True, help="a backbone (its own WaveNet)")

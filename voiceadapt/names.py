@@ -2,7 +2,7 @@
 
 Light enough for the CLI's parser and the service's schemas (no torch). The registries that
 act on them are keyed by exactly these names and check it when imported:
-``voiceadapt.adapt.modes.MODES`` and ``voiceadapt.models.vocoders.VOCODERS``.
+``voiceadapt.adapt.modes.MODES`` and ``voiceadapt.models.vocoders.resolve_vocoder``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ MODE_NAMES: tuple[str, ...] = get_args(Mode)
 IterativeMode = Literal["sea-emb", "sea-all", "patch"]
 ITERATIVE_MODES: tuple[str, ...] = get_args(IterativeMode)
 
-Vocoder = Literal["auto", "wavenet", "griffin-lim"]
-#: "auto" means the vocoder the checkpoint recommends; the rest name real vocoders
+#: the vocoders themselves
+VocoderName = Literal["wavenet", "griffin-lim"]
+VOCODERS: tuple[str, ...] = get_args(VocoderName)
+#: what a user may ask for: a vocoder, or "auto" for the one the checkpoint recommends
+Vocoder = Literal["auto", VocoderName]
 VOCODER_NAMES: tuple[str, ...] = get_args(Vocoder)

@@ -53,10 +53,9 @@ from voiceadapt.audio import load_audio
 from voiceadapt.files import atomic_write_text, folder_bytes
 from voiceadapt.inference.synthesize import load, synthesize
 from voiceadapt.models.backbone import Backbone
-from voiceadapt.names import VOCODER_NAMES
+from voiceadapt.names import VOCODERS
 
 MODES = adapt.MODE_NAMES
-CONCRETE_VOCODERS = tuple(v for v in VOCODER_NAMES if v != "auto")  # griffin-lim, wavenet
 SECONDS = (5.0, 10.0, 30.0, 60.0)
 BASELINES = ("average voice", "lookup")
 COPY_CLIPS = 4  # held-out recordings per speaker copy-synthesized through each vocoder
@@ -277,7 +276,7 @@ def copy_synthesis_similarity(model: Backbone, judges: Judges, wavs: list[np.nda
     vocoder (the WaveNet conditioned on ``g``, the SEA-ENC embedding of the reference
     clips), each against its leave-one-out enrollment, as the ceiling is measured."""
     out = {}
-    for vocoder in CONCRETE_VOCODERS:
+    for vocoder in VOCODERS:
         sims = [float(judges.dvector(copy_synthesis(model, wav, g, vocoder)) @ enrollment)
                 for wav, enrollment in zip(wavs, enrollments, strict=True)]
         out[vocoder] = float(np.mean(sims))
@@ -378,7 +377,7 @@ def summarize(rows: list[dict], real: dict, enroll: dict, trials: list, modes: t
     for k in ("similarity", "wer", "dnsmos_ovrl", "same_sex_floor"):
         values = [v[k] for v in real.values() if v.get(k) is not None]
         ceiling[k] = float(np.mean(values)) if values else None
-    for vocoder in CONCRETE_VOCODERS:
+    for vocoder in VOCODERS:
         values = [v["copy_synthesis"][vocoder] for v in real.values() if "copy_synthesis" in v]
         ceiling[f"copy_{vocoder}"] = float(np.mean(values)) if values else None
     return {"speakers": names, "ceiling": ceiling, "table": table, "rows": rows}

@@ -35,6 +35,7 @@ import httpx
 import numpy as np
 import soundfile as sf
 
+from server.db import ACTIVE_STATES
 from training.benchmarks.report import write_report
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.",
@@ -140,7 +141,7 @@ def client(url: str, key: str, clips: list[tuple[bytes, str]], big: bytes, stop:
             job = r.json()["id"]
             for _ in range(600):
                 j = rec.call("poll job", http.get, f"/v1/jobs/{job}")
-                if j is None or j.json().get("state") not in ("queued", "running"):
+                if j is None or j.json().get("state") not in ACTIVE_STATES:
                     break
                 time.sleep(1.0)
 

@@ -22,19 +22,18 @@ from voiceadapt.audio import FeatureParams
 from voiceadapt.audio.features import mel_filterbank
 from voiceadapt.models import fastgen
 from voiceadapt.models.backbone import Backbone
-from voiceadapt.names import VOCODER_NAMES
+from voiceadapt.names import VOCODER_NAMES, VOCODERS
 
-VOCODERS = VOCODER_NAMES  # ("auto", "wavenet", "griffin-lim"): voiceadapt.names.Vocoder
 GRIFFIN_LIM_ITERS = 48
 
 
 def resolve_vocoder(model: Backbone, vocoder: str) -> str:
     """``auto`` -> the checkpoint's recommendation (WaveNet when it names none)."""
-    if vocoder not in VOCODERS:
-        raise ValueError(f"unknown vocoder {vocoder!r}; choose one of {', '.join(VOCODERS)}")
+    if vocoder not in VOCODER_NAMES:
+        raise ValueError(f"unknown vocoder {vocoder!r}; choose one of {', '.join(VOCODER_NAMES)}")
     if vocoder == "auto":
         vocoder = model.recommended_vocoder or "wavenet"
-        if vocoder not in VOCODERS[1:]:
+        if vocoder not in VOCODERS:
             raise ValueError(f"the checkpoint recommends an unknown vocoder {vocoder!r}")
     return vocoder
 
