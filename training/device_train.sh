@@ -35,6 +35,7 @@ latest=$(cat "$RUN/latest" 2>/dev/null) || { echo "no checkpoint"; exit 1; }
 cp "$RUN/$latest.safetensors" "$OUT/backbone.safetensors"
 cp "$RUN/$latest.vocoder.safetensors" "$OUT/vocoder.safetensors" 2>/dev/null \
   || echo "no vocoder file: the config's WaveNet is not universal"
-cp "$RUN/metrics.jsonl" "$RUN/config.toml" "$OUT/"
+cp "$RUN/config.toml" "$OUT/"
+cp "$RUN/metrics.jsonl" "$OUT/" 2>/dev/null || echo "no metrics: stopped before the first logged step"
 echo "total $(( $(date +%s) - start )) s"
 exit "$status"

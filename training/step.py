@@ -67,7 +67,7 @@ class TrainStep(nn.Module):
         frames[..., :t] = torch.where(keep[:, None, :], forced, real[..., :t])
         segs, conds = [], []
         for i in range(len(lens)):
-            start = int(rng.integers(0, max(0, int(lens[i]) - n) + 1))
+            start = int(rng.integers(0, L.segment_room(int(lens[i]) * hop, segment, hop)))
             segs.append(audio[i, start * hop : start * hop + segment])
             conds.append(frames[i, :, start : start + n])
         return WaveNetBatch(torch.stack(segs), torch.empty(len(segs), 0), a.speakers,

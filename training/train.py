@@ -413,6 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     try:
         trainer.fit()
+    except KeyboardInterrupt:  # fit() saved what it had: say so, without a traceback
+        trainer.log(f"stopped by a signal at step {trainer.step}, after saving")
+        return 130
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
