@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 
 from celery import Celery
+from celery.signals import worker_process_init
 
+from server.allocator import MallocTrimmer, limit_malloc_arenas
 from server.jobs.execute import recover, run_job
 from server.service import Service
 from server.settings import Settings
@@ -34,7 +36,19 @@ celery = Celery("voiceadapt")
 
 
 def worker_main(argv: list[str], settings: Settings | None = None) -> None:
-    configure(celery, settings or Settings()).worker_main(argv)
+    """Run a worker with the API's allocator care (server/allocator.py): the arena cap is set
+    before any pool exists (forked children inherit it), and free memory is handed back every
+    ``malloc_trim_s`` in this process (the solo and threads pools run jobs here) and in each
+    prefork child."""
+    settings = settings or Settings()
+    limit_malloc_arenas(settings.malloc_arenas)
+    MallocTrimmer(settings.malloc_trim_s).start()
+
+    @worker_process_init.connect(weak=False)
+    def trim_in_child(**_: object) -> None:
+        MallocTrimmer(settings.malloc_trim_s).start()
+
+    configure(celery, settings).worker_main(argv)
 
 
 @functools.cache
