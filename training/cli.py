@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
+
+from voiceadapt.cli import command_parser, run_command
 
 
 def _cmd_corpus_build(args: argparse.Namespace) -> int:
@@ -54,9 +55,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser, sub = command_parser("python -m training", __doc__)
 
     p = sub.add_parser("train", help="train the backbone (one process; torchrun runs "
                                      "training/train.py on several)")
@@ -90,11 +89,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args))
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
-        print(f"python -m training: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv,
+                       lambda: (ValueError, KeyError, FileNotFoundError, RuntimeError))

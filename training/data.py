@@ -133,6 +133,10 @@ class BatchSampler:
             item = self.wavenet_items[int(self.rng.integers(len(self.wavenet_items)))]
             picked.append(item)
             starts.append(int(self.rng.integers(0, L.segment_room(len(item.audio), segment, hop))))
-        audio, lengths = pad_right([pcm16_to_float(it.audio) for it in picked])
-        segs, ctx = L.cut_segments(audio, lengths, self.params, segment, starts=starts)
-        return WaveNetBatch(segs, ctx, torch.tensor([it.speaker for it in picked]))
+        # only each segment's window is cut and converted, not whole utterances
+        cuts = [L.cut_segment(torch.from_numpy(it.audio), start * hop, self.params, segment)
+                for it, start in zip(picked, starts, strict=True)]
+        segs = pcm16_to_float(torch.stack([seg for seg, _ in cuts]).numpy())
+        ctx = pcm16_to_float(torch.stack([c for _, c in cuts]).numpy())
+        return WaveNetBatch(torch.from_numpy(segs), torch.from_numpy(ctx),
+                            torch.tensor([it.speaker for it in picked]))

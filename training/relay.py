@@ -151,8 +151,7 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
 
 def relays_landed(committed: Path = COMMITTED) -> int:
     """How many relays the ledger records (the next relay's pack rotation)."""
-    ledger = committed / "ledger.jsonl"
-    return sum(1 for line in ledger.read_text().splitlines() if line.strip()) if ledger.exists() else 0
+    return len(ledger_rows(committed))
 
 
 def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED,

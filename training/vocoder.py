@@ -145,7 +145,8 @@ def install(model: Backbone, vocoder: Vocoder) -> Backbone:
 
 @torch.no_grad()
 def held_out_loss(model: Backbone, corpus: str, cache: str, split: str = "dev",
-                  segments: int = 64, segment: int = 8000, seed: int = 0) -> float:
+                  segments: int = 64, segment: int = 8000, seed: int = 0,
+                  speakers: list[str] | None = None) -> float:
     """The WaveNet's cross-entropy (nats per sample) on ``segments`` random segments of a
     corpus split, conditioned on their recorded mels; a speaker WaveNet hears g from the
     model's encoder on another utterance of the speaker, with its measured pitch (SEA-ENC's
@@ -157,7 +158,11 @@ def held_out_loss(model: Backbone, corpus: str, cache: str, split: str = "dev",
     if segments < 1:
         raise ValueError("segments must be at least 1")
     model.eval()
-    items, _ = load_corpus_items(corpus, cache, model.features, split)
+    items, names = load_corpus_items(corpus, cache, model.features, split)
+    if speakers:  # e.g. only the persons neither model heard
+        items = [it for it in items if names[it.speaker] in speakers]
+        if not items:
+            raise ValueError(f"none of {speakers} has {split} utterances in {corpus}")
     sampler = BatchSampler(items, model.features, seed=seed)
     generator = torch.Generator().manual_seed(seed)
     hop = model.features.hop_length
@@ -194,12 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     ho.add_argument("--cache", default="data/cache")
     ho.add_argument("--split", default="dev")
     ho.add_argument("--segments", type=int, default=64)
+    ho.add_argument("--speakers", nargs="+", help="only these speakers' utterances")
     args = parser.parse_args(argv)
     model = load(args.model)
     if args.command == "loss":
         if args.vocoder:
             model = install(model, load_vocoder(args.vocoder))
-        print(f"{held_out_loss(model, args.corpus, args.cache, args.split, args.segments):.4f}")
+        loss = held_out_loss(model, args.corpus, args.cache, args.split, args.segments,
+                             speakers=args.speakers)
+        print(f"{loss:.4f}")
         return 0
     if args.command == "extract":
         source = {k: model.extra.get(k) for k in ("step", "git") if k in model.extra}

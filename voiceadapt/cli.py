@@ -11,7 +11,8 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from voiceadapt.names import MODE_NAMES, VOCODER_NAMES
 
@@ -110,10 +111,43 @@ def _cmd_speakers(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="voiceadapt", description=__doc__.splitlines()[0])
+def command_parser(prog: str, doc: str) -> tuple[argparse.ArgumentParser, Any]:
+    """A command's parser (``-v``, one subcommand per job) and its subparsers: the one shape of
+    ``voiceadapt``, ``python -m server`` and ``python -m training``."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    return parser, parser.add_subparsers(dest="command", required=True)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                errors: Callable[[], tuple[type[Exception], ...]] = tuple) -> int:
+    """Parse, set up logging and run the chosen subcommand; the exceptions ``errors()`` names
+    (asked for after parsing, so ``--help`` imports nothing heavy) become one line and exit 2."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except errors() as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _library_errors() -> tuple[type[Exception], ...]:
+    from voiceadapt.audio import AudioError
+    from voiceadapt.text import TextError
+
+    # ValueError covers MissingTranscriptError, ProfileMismatch and CheckpointError
+    return TextError, AudioError, ValueError, KeyError, FileNotFoundError, RuntimeError
+
+
+def _model_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=os.environ.get("VOICEADAPT_MODEL") or None,
+                   help="checkpoint (default: $VOICEADAPT_MODEL, else the bundled model)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser, sub = command_parser("voiceadapt", __doc__)
 
     p = sub.add_parser("frontend", help="show how text is normalized, split and phonemized")
     p.add_argument("text")
@@ -130,8 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ref", nargs="+", help="reference clips of a new voice (SEA-ENC)")
     p.add_argument("--voice", help="a voice profile folder made by `voiceadapt adapt`")
     p.add_argument("-o", "--output", default="out.wav")
-    p.add_argument("--model", default=os.environ.get("VOICEADAPT_MODEL") or None,
-                   help="checkpoint (default: $VOICEADAPT_MODEL, else the bundled model)")
+    _model_option(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pace", type=float, default=1.0, help="> 1 speaks faster")
     p.add_argument("--temperature", type=float, default=1.0, help="WaveNet sampling temperature")
@@ -151,13 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=60, help="optimization steps per stage")
     p.add_argument("-o", "--output", required=True, help="profile folder to write")
     p.add_argument("--name", help="a name stored with the voice")
-    p.add_argument("--model", default=os.environ.get("VOICEADAPT_MODEL") or None,
-                   help="checkpoint (default: $VOICEADAPT_MODEL, else the bundled model)")
+    _model_option(p)
     p.set_defaults(func=_cmd_adapt)
 
     p = sub.add_parser("speakers", help="list the model's bundled speakers")
-    p.add_argument("--model", default=os.environ.get("VOICEADAPT_MODEL") or None,
-                   help="checkpoint (default: $VOICEADAPT_MODEL, else the bundled model)")
+    _model_option(p)
     p.set_defaults(func=_cmd_speakers)
 
     return parser
@@ -178,18 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{' ' + ' '.join(rest) if rest else ''}` from a checkout of the repository "
               "(see README.md)", file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from voiceadapt.audio import AudioError
-    from voiceadapt.text import TextError
-
-    try:
-        return int(args.func(args))
-    except (TextError, AudioError, ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
-        # ValueError covers MissingTranscriptError, ProfileMismatch and CheckpointError
-        print(f"voiceadapt: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command(build_parser(), argv, _library_errors)
 
 
 if __name__ == "__main__":

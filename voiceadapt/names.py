@@ -1,8 +1,8 @@
 """The names a user chooses among, as Literal types: adaptation modes and vocoders.
 
-Light enough for the CLI's parser and the service's schemas (no torch). The registries that
-act on them are keyed by exactly these names and check it when imported:
-``voiceadapt.adapt.modes.MODES`` and ``voiceadapt.models.vocoders.resolve_vocoder``.
+Light enough for the CLI's parser and the service's schemas (no torch). What acts on them:
+``voiceadapt.adapt.modes.MODES`` (keyed by exactly these modes, checked when imported) and
+``voiceadapt.models.vocoders.resolve_vocoder``.
 """
 
 from __future__ import annotations

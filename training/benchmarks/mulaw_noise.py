@@ -34,10 +34,11 @@ import torch
 from training.benchmarks.report import write_report
 from training.corpus.manifest import read_corpus
 from voiceadapt.audio import mu_law_decode, mu_law_encode
+from voiceadapt.audio.processing import FRAME_SECONDS, frame_dbfs
 
 PREEMPHASIS = 0.85  # LPCNet's, fixed in advance
 SAMPLE_RATE = 16_000
-FRAME = 320  # 20 ms
+FRAME = int(SAMPLE_RATE * FRAME_SECONDS)  # the level meter's frame, 25 ms
 
 
 def preemphasize(x: np.ndarray, a: float) -> np.ndarray:
@@ -64,23 +65,24 @@ def schemes(x: np.ndarray) -> dict[str, np.ndarray]:
             f"pre-emphasis {PREEMPHASIS} + mu-law 8-bit": shaped, "mu-law 10-bit": mulaw(x, 1024)}
 
 
-def band_db(noise: np.ndarray, frames: np.ndarray | None = None, lo: float = 4000.0) -> float:
-    """Mean power of ``noise`` above ``lo`` Hz, dB re full scale, over all frames or the
-    ``frames`` given (a boolean mask over FRAME-sample frames)."""
+def band_db(noise: np.ndarray, lo: float = 4000.0, hi: float = SAMPLE_RATE / 2,
+            frames: np.ndarray | None = None) -> float:
+    """Mean power of ``noise`` between ``lo`` and ``hi`` Hz, dB re full scale, over all frames
+    or the ``frames`` given (a boolean mask over the level meter's frames)."""
     n = len(noise) // FRAME
     spec = np.abs(np.fft.rfft(noise[: n * FRAME].reshape(n, FRAME) * np.hanning(FRAME), axis=1)) ** 2
     freqs = np.fft.rfftfreq(FRAME, 1 / SAMPLE_RATE)
-    power = spec[:, freqs >= lo].mean(axis=1) / (FRAME / 4)  # hann window power
+    power = spec[:, (freqs >= lo) & (freqs <= hi)].mean(axis=1) / (FRAME / 4)  # hann window power
     if frames is not None:
         power = power[frames[:n]]
     return float(10 * np.log10(power.mean() + 1e-20))
 
 
 def quiet_frames(x: np.ndarray) -> np.ndarray:
-    """Frames at least 35 dB below the utterance's loudest: the pauses between words."""
-    n = len(x) // FRAME
-    energy = 10 * np.log10((x[: n * FRAME].reshape(n, FRAME) ** 2).mean(axis=1) + 1e-12)
-    return energy < energy.max() - 35
+    """Frames at least 35 dB below the utterance's loudest (the project's level meter): the
+    pauses between words."""
+    levels = frame_dbfs(x, SAMPLE_RATE)
+    return levels < levels.max() - 35
 
 
 def clean_recordings(corpus_dir: str, split: str, per_speaker: int) -> list[tuple[str, np.ndarray]]:
@@ -109,32 +111,24 @@ def measure(sets: dict[str, list[tuple[str, np.ndarray]]], judge: bool) -> dict:
         per: dict[str, dict[str, list[float]]] = {}
         for _, x in clips:
             quiet = quiet_frames(x)
+            signal = float(np.mean(x**2))
             for scheme, y in schemes(x).items():
-                noise = y - x
                 m = per.setdefault(scheme, {})
-                signal = float(np.mean(x**2))
-                m.setdefault("snr_db", []).append(
-                    10 * np.log10(signal / max(float(np.mean(noise**2)), 1e-20)) if scheme != "16-bit"
-                    else float("inf"))
-                if scheme != "16-bit":
-                    m.setdefault("hiss_db", []).append(band_db(noise))
-                    if quiet.any():
-                        m.setdefault("hiss_in_pauses_db", []).append(band_db(noise, quiet))
-                    m.setdefault("lows_db", []).append(_low_band_db(noise))
                 if judges is not None:
                     m.setdefault("dnsmos", []).append(judges.dnsmos(y))
+                if scheme == "16-bit":  # the reference: no noise to measure
+                    continue
+                noise = y - x
+                m.setdefault("snr_db", []).append(
+                    10 * np.log10(signal / max(float(np.mean(noise**2)), 1e-20)))
+                m.setdefault("hiss_db", []).append(band_db(noise))
+                if quiet.any():
+                    m.setdefault("hiss_in_pauses_db", []).append(band_db(noise, frames=quiet))
+                m.setdefault("lows_db", []).append(band_db(noise, lo=0.0, hi=1000.0))
         for scheme, m in per.items():
             rows.append({"set": name, "scheme": scheme, "clips": len(clips),
                          **{k: round(float(np.mean(v)), 3) for k, v in m.items()}})
     return {"preemphasis": PREEMPHASIS, "rows": rows}
-
-
-def _low_band_db(noise: np.ndarray, hi: float = 1000.0) -> float:
-    """Noise power below ``hi`` Hz (where de-emphasis moves it), dB re full scale."""
-    n = len(noise) // FRAME
-    spec = np.abs(np.fft.rfft(noise[: n * FRAME].reshape(n, FRAME) * np.hanning(FRAME), axis=1)) ** 2
-    freqs = np.fft.rfftfreq(FRAME, 1 / SAMPLE_RATE)
-    return float(10 * np.log10(spec[:, freqs < hi].mean() / (FRAME / 4) + 1e-20))
 
 
 def markdown(result: dict) -> str:
@@ -142,7 +136,7 @@ def markdown(result: dict) -> str:
              "| DNSMOS OVRL |", "|---|---|---|---|---|---|---|---|"]
     def f(r: dict, key: str) -> str:
         v = r.get(key)
-        return "n/a" if v is None or v == float("inf") else f"{v:.2f}" if key == "dnsmos" else f"{v:.1f}"
+        return "n/a" if v is None else f"{v:.2f}" if key == "dnsmos" else f"{v:.1f}"
 
     for r in result["rows"]:
         lines.append(f"| {r['set']} | {r['scheme']} | {r['clips']} | {f(r, 'snr_db')} | {f(r, 'hiss_db')} "
@@ -161,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     sets = {"default corpus dev": clean_recordings(args.corpus, "dev", args.per_speaker)}
     if args.lvo:
-        sets["leave-voice-out"] = clean_recordings(args.lvo, "dev", args.per_speaker)
+        # every voice of that corpus: the round trip involves no model, so none was "heard"
+        sets["leave-voice-out corpus"] = clean_recordings(args.lvo, "dev", args.per_speaker)
     result = measure(sets, judge=not args.no_judges)
     result["command"] = "python -m training.benchmarks.mulaw_noise " + " ".join(argv or sys.argv[1:])
     write_report(args.out, result, markdown(result))

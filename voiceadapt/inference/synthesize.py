@@ -125,16 +125,6 @@ def speech_pieces(text: Text, model: Backbone, g: torch.Tensor, seed: int = 0, p
         model.train(was_training)
 
 
-def synthesize_stream(text: Text, model: Backbone, g: torch.Tensor, seed: int = 0,
-                      pace: float = 1.0, temperature: float = 1.0, vocoder: str = "auto",
-                      folds: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """(sentence index, waveform piece) in reading order, without the pauses
-    (``speech_pieces`` has them)."""
-    for piece in speech_pieces(text, model, g, seed, pace, temperature, vocoder, folds):
-        if not piece.pause:
-            yield piece.sentence, piece.samples
-
-
 def synthesize(text: str, speaker: str | None = None, *, embedding: torch.Tensor | None = None,
                voice: VoiceProfile | str | os.PathLike[str] | None = None,
                model: Backbone | None = None, seed: int = 0, pace: float = 1.0,

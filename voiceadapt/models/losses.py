@@ -6,8 +6,6 @@ Features are computed here from audio in float32, even inside bf16 autocast, as 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 
@@ -34,26 +32,33 @@ def segment_room(length: int, segment: int, hop: int) -> int:
     return max(0, (length - segment) // hop) + 1
 
 
+def cut_segment(audio: torch.Tensor, start: int, params: FeatureParams, segment: int,
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one place WaveNet training segments are cut: ``segment`` samples of one utterance's
+    ``audio`` (L,) from sample ``start``, and the same with the ``n_fft // 2`` samples of
+    context on each side its mel frames need; zeros before the start and past the end. Only
+    the window is touched, so a caller may pass a whole utterance in any dtype."""
+    pad = params.n_fft // 2
+    lo, hi = start - pad, start + segment + pad
+    window = audio[max(lo, 0) : min(hi, len(audio))]
+    ctx = F.pad(window, (max(0, -lo), max(0, hi - len(audio))))
+    return ctx[pad : pad + segment], ctx
+
+
 def cut_segments(audio: torch.Tensor, lengths: torch.Tensor, params: FeatureParams, segment: int,
-                 generator: torch.Generator | None = None, starts: Sequence[int] | None = None,
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One frame-aligned segment per row of ``audio`` (B, L) float, zero-padded past the end:
-    at the frame ``starts`` given, else at random ones drawn with ``generator``. The one place
-    WaveNet training segments are cut.
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random frame-aligned segment per row of ``audio`` (B, L) float (``cut_segment``).
 
     Returns (segments (B, segment), frame_audio (B, segment + n_fft)) for :func:`wavenet_loss`.
     """
-    hop, pad = params.hop_length, params.n_fft // 2
-    padded = F.pad(audio, (pad, pad + segment))
+    hop = params.hop_length
     segs, ctx = [], []
-    for i in range(audio.shape[0]):
-        if starts is not None:
-            start = int(starts[i]) * hop
-        else:
-            room = segment_room(int(lengths[i]), segment, hop)
-            start = int(torch.randint(0, room, (1,), generator=generator)) * hop
-        segs.append(padded[i, pad + start : pad + start + segment])
-        ctx.append(padded[i, start : start + segment + 2 * pad])
+    for row, length in zip(audio, lengths, strict=True):
+        room = segment_room(int(length), segment, hop)
+        seg, with_context = cut_segment(row, hop * int(torch.randint(0, room, (1,), generator=generator)),
+                                        params, segment)
+        segs.append(seg)
+        ctx.append(with_context)
     return torch.stack(segs), torch.stack(ctx)
 
 
