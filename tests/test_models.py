@@ -168,3 +168,21 @@ def test_one_table_of_model_sizes():
         BackboneConfig.sized("huge", 99)
     model = compact_backbone()
     assert model.extra == {} and model.recommended_vocoder is None
+
+
+def test_cut_segment_is_the_padded_slice_anywhere_in_the_utterance():
+    """One segment and its mel context, cut from the window alone, equal the slice of the
+    utterance zero-padded on both sides, at its start, its end and past it; any dtype."""
+    import torch.nn.functional as F
+
+    from voiceadapt.audio import FeatureParams
+    from voiceadapt.models.losses import cut_segment
+
+    params = FeatureParams()
+    pad, segment = params.n_fft // 2, 800
+    audio = torch.arange(1, 3001, dtype=torch.int16)
+    padded = F.pad(audio, (pad, pad + segment))
+    for start in (0, 200, 2200, 2800, 3000):
+        seg, ctx = cut_segment(audio, start, params, segment)
+        assert torch.equal(ctx, padded[start : start + segment + 2 * pad])
+        assert torch.equal(seg, padded[pad + start : pad + start + segment])
