@@ -74,6 +74,11 @@ class TrainConfig:
     log_every: int = 50
     seed: int = 0
     encoder_prob: float = 0.5  # share of batches that condition on the encoder's g
+    # weights of training/speaker_losses.py (0: off): the encoder hears the voice in the
+    # predicted mel (YourTTS), and a speaker classifier behind gradient reversal on the
+    # text encodings (Zhang et al. 2019)
+    speaker_consistency: float = 0.0
+    speaker_adversary: float = 0.0
     bin_loss_start: int = 1000  # step from which the alignment binarization loss is on
     device: str = "auto"  # auto, cpu, cuda
     bf16: bool = True  # autocast on CUDA
@@ -124,6 +129,11 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
     if not cfg.train.acoustic and not (cfg.train.wavenet and cfg.model.init):
         raise ValueError("train.acoustic = false trains the WaveNet alone: it needs "
                          "train.wavenet = true and model.init (the acoustic model it serves)")
+    if (cfg.train.speaker_consistency or cfg.train.speaker_adversary) and not cfg.train.acoustic:
+        raise ValueError("train.speaker_consistency and train.speaker_adversary are acoustic "
+                         "losses: a vocoder run (train.acoustic = false) cannot use them")
+    if min(cfg.train.speaker_consistency, cfg.train.speaker_adversary) < 0:
+        raise ValueError("train.speaker_consistency and train.speaker_adversary must be >= 0")
     if not 0.0 <= cfg.train.teacher_forced_share <= 1.0:
         raise ValueError("train.teacher_forced_share must be between 0 and 1")
     if cfg.model.vocoder_init and not cfg.model.universal_vocoder:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.data import AcousticBatch, WaveNetBatch
+from training.speaker_losses import SpeakerAdversary, speaker_consistency_loss
 from voiceadapt.audio import log_mel
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
@@ -27,9 +28,18 @@ def reference_embedding(m: Backbone, a: AcousticBatch) -> torch.Tensor:
 
 
 class TrainStep(nn.Module):
-    def __init__(self, model: Backbone):
+    """``speaker_consistency`` and ``speaker_adversary`` weigh the two losses of
+    :mod:`training.speaker_losses` (0: off); the adversary's classifier lives here, beside
+    the backbone, and is trained with it."""
+
+    def __init__(self, model: Backbone, speaker_consistency: float = 0.0,
+                 speaker_adversary: float = 0.0):
         super().__init__()
         self.model = model
+        self.speaker_consistency = speaker_consistency
+        self.speaker_adversary = speaker_adversary
+        self.adversary = (SpeakerAdversary(model.cfg.acoustic.d_model, len(model.speakers))
+                          if speaker_adversary > 0 else None)
 
     def wavenet_loss(self, w: WaveNetBatch) -> torch.Tensor:
         # the WaveNet learns on table embeddings; the encoder is trained to land on them. A
@@ -86,8 +96,16 @@ class TrainStep(nn.Module):
         g_table = m.speaker_table(spk)
         g_enc = reference_embedding(m, a)  # pitch measured, as SEA-ENC does at inference
         g = g_enc if use_encoder else g_table
+        out: dict[str, torch.Tensor] = {}
         losses = L.acoustic_losses(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
-                                   bin_weight=bin_weight)
+                                   bin_weight=bin_weight, outputs=out)
+        if self.speaker_consistency > 0:
+            losses["scl"] = speaker_consistency_loss(m.encoder, out["mel_pred"], out["mel"],
+                                                     out["mel_mask"])
+            losses["total"] = losses["total"] + self.speaker_consistency * losses["scl"]
+        if self.adversary is not None:
+            losses["adv"] = self.adversary(out["x"], out["text_mask"], spk)
+            losses["total"] = losses["total"] + self.speaker_adversary * losses["adv"]
         losses["wavenet"] = self.wavenet_loss(w) if w is not None else torch.zeros((), device=g.device)
         losses["enc_mse"] = F.mse_loss(g_enc, g_table.detach())
         sim = F.normalize(g_enc, dim=-1) @ F.normalize(m.speaker_table.weight, dim=-1).T

@@ -157,7 +157,8 @@ class Trainer:
         if not cfg.train.acoustic:  # a vocoder run: only the WaveNet learns
             for name, p in self.model.named_parameters():
                 p.requires_grad_(name.startswith("wavenet."))
-        self.step_core = TrainStep(self.model)
+        self.step_core = TrainStep(self.model, cfg.train.speaker_consistency,
+                                   cfg.train.speaker_adversary).to(self.device)
         self.step_module: torch.nn.Module = self.step_core
         if self.world > 1:
             self.step_module = torch.nn.parallel.DistributedDataParallel(
@@ -166,7 +167,8 @@ class Trainer:
         t = cfg.train
         self.started = 0.0  # set when fit() starts: the time budget counts training only
         self.time_progress = 0.0
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        # the backbone's and the training-only speaker adversary's
+        trainable = [p for p in self.step_core.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(trainable, lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, self._lr_factor)
         self.ema = {k: v.detach().clone().float() for k, v in self.model.state_dict().items()}
@@ -206,6 +208,8 @@ class Trainer:
         if state is None:
             return
         self.model.load_state_dict(state["model"])
+        if self.step_core.adversary is not None and "adversary" in state:
+            self.step_core.adversary.load_state_dict(state["adversary"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
@@ -233,6 +237,8 @@ class Trainer:
                 "rng_seed": int(self.sampler.rng.integers(2**31)),
                 "wavenet_updates": self.wavenet_updates, "wavenet_samples": self.wavenet_samples,
                 "train_seconds": seconds,
+                **({"adversary": self.step_core.adversary.state_dict()}
+                   if self.step_core.adversary is not None else {}),
             }, tmp)
         atomic_write_text(self.run / "latest", name + "\n")
         keep = self.cfg.train.keep_checkpoints
@@ -279,7 +285,7 @@ class Trainer:
             losses = self.step_module(a, w, use_encoder, bin_weight)
         self.opt.zero_grad(set_to_none=True)
         losses["total"].backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.step_core.parameters(), t.grad_clip)
         self.opt.step()
         with torch.no_grad():
             for k, v in self.model.state_dict().items():

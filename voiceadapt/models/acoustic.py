@@ -204,11 +204,13 @@ class AcousticModel(nn.Module):
     def forward(self, ids: torch.Tensor, text_lens: torch.Tensor, mels: torch.Tensor,
                 mel_lens: torch.Tensor, pitch_frames: torch.Tensor, g: torch.Tensor,
                 prior: torch.Tensor | None = None, bin_weight: float = 0.0,
-                ) -> dict[str, torch.Tensor]:
+                outputs: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         """Training losses for one batch.
 
         ids (B, N); mels (B, M, T) normalized log-mel; pitch_frames (B, T) normalized log-F0
-        (0 where unvoiced); g (B, S). Returns a dict of scalar losses with ``total``.
+        (0 where unvoiced); g (B, S). Returns a dict of scalar losses with ``total``. A dict
+        passed as ``outputs`` receives what further losses need: the token states ``x`` and
+        ``text_mask``, the predicted and target mels ``mel_pred``/``mel`` and ``mel_mask``.
         """
         a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior)
         x, text_mask, mel_mask = a["x"], a["text_mask"], a["mel_mask"]
@@ -216,6 +218,8 @@ class AcousticModel(nn.Module):
         log_dur_pred = self.duration(x, text_mask)
         pitch_pred = self.predict_pitch(x, text_mask, g)
         mel_pred, _ = self.decode(x, token_pitch, durations, g, max_frames=mels.shape[-1])
+        if outputs is not None:
+            outputs.update(x=x, text_mask=text_mask, mel_pred=mel_pred, mel=mels, mel_mask=mel_mask)
         n_tokens = text_mask.sum().clamp(min=1)
         n_frames = mel_mask.sum().clamp(min=1)
         losses = {
