@@ -40,10 +40,13 @@ def test_speaker_consistency_is_zero_for_the_same_voice_and_trains_only_the_pred
     assert float(speaker_consistency_loss(encoder, stepped, a, mask[:1])) < float(loss.detach())
 
 
-def test_gradient_reversal_flips_and_scales_the_gradient():
+def test_gradient_reversal_flips_scales_and_clips_the_gradient():
     x = torch.randn(3, 4, requires_grad=True)
     (reverse_gradient(x, 0.5) * torch.arange(4.0)).sum().backward()
     assert torch.equal(x.grad, -0.5 * torch.arange(4.0).expand(3, 4))
+    y = torch.randn(3, 4, requires_grad=True)
+    (reverse_gradient(y, 2.0, clip=1.5) * torch.arange(4.0)).sum().backward()
+    assert torch.equal(y.grad, -2.0 * torch.tensor([0.0, 1.0, 1.5, 1.5]).expand(3, 4))
 
 
 def test_the_adversary_learns_the_speaker_while_its_gradient_hides_it():

@@ -168,8 +168,13 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     from training.relay import land
     from voiceadapt.files import sha256_file
 
+    from training.config import load_config
+
     pack, init, vocoder, _ = relay_inputs
-    config = _relay_config(tmp_path / "relay.toml", pack / "train.npz", init, vocoder)
+    joint = load_config(ROOT / "configs/relay.toml").train  # its losses run here too
+    config = _relay_config(tmp_path / "relay.toml", pack / "train.npz", init, vocoder,
+                           speaker_consistency=joint.speaker_consistency,
+                           speaker_adversary=joint.speaker_adversary)
     out = tmp_path / "out"
     env = {**os.environ, "CONFIG": str(config), "OUT": str(out), "RUN": str(tmp_path / "run"),
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
@@ -178,11 +183,14 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert {"backbone.safetensors", "vocoder.safetensors", "metrics.jsonl", "train.log"} <= \
         {p.name for p in out.iterdir()}
+    logged = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert ("scl" in logged) == (joint.speaker_consistency > 0)
+    assert ("adv" in logged) == (joint.speaker_adversary > 0)
     committed, carried = tmp_path / "committed", tmp_path / "carried"
     committed.mkdir()
     (committed / "ledger.jsonl").write_text(json.dumps(
         {"relay": 1, "updates": 40, "cumulative_updates": 100, "gpu_minutes": 1.5}) + "\n")
-    row = land(out, committed, carried)
+    row = land(out, committed, carried, tmp_path / "no-heldout.npz")
     assert row["relay"] == 2 and row["updates"] == 3 * 2 and row["cumulative_updates"] == 106
     assert row["minutes"] == 0.0  # a CPU run adds no GPU minutes
     assert "wavenet" in dict(row["loss_at_end"])
@@ -190,9 +198,9 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     assert digest == sha256_file(committed / "vocoder.safetensors")
     assert load(carried / "init.safetensors").cfg.wavenet.speaker_channels == 0
     with pytest.raises(FileNotFoundError, match="left no backbone.safetensors"):
-        land(committed, committed, carried)  # holds a vocoder file, but no relay's output
+        land(committed, committed, carried, tmp_path / "no-heldout.npz")  # no relay output
     with pytest.raises(ValueError, match="has landed"):
-        land(out, committed, carried)
+        land(out, committed, carried, tmp_path / "no-heldout.npz")
 
     # a vocoder-only relay lands its vocoder but leaves the acoustic init alone; with
     # held-out utterances beside the init, a joint relay's backbone replaces it only if
@@ -204,19 +212,21 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     alone.mkdir()
     for name in ("backbone.safetensors", "metrics.jsonl"):
         (alone / name).write_bytes((out / name).read_bytes())
-    (alone / "config.toml").write_text((out / "config.toml").read_text().replace(
-        "[train]", "[train]\nacoustic = false\nwavenet_extra_steps = 0", 1)
-        .replace("wavenet_extra_steps = 1\n", ""))
+    joint_lines = (out / "config.toml").read_text().replace(
+        "[train]", "[train]\nacoustic = false\nwavenet_extra_steps = 0", 1).splitlines()
+    (alone / "config.toml").write_text("\n".join(  # a vocoder run has no acoustic losses
+        line for line in joint_lines
+        if not line.startswith(("wavenet_extra_steps = 1", "speaker_"))) + "\n")
     moved = load_vocoder(out / "vocoder.safetensors")
     save_vocoder(Vocoder(moved.net, moved.features, moved.stats, {**moved.extra, "updates": 110}),
                  alone / "vocoder.safetensors")
-    row = land(alone, committed, carried)
+    row = land(alone, committed, carried, tmp_path / "no-heldout.npz")
     assert row["next_init"] == "kept" and sha256_file(carried / "init.safetensors") == init_sha
     items, speakers = read_pack(pack / "train.npz", FeatureParams())
-    write_pack(items[:2], speakers, carried / "heldout.npz", FeatureParams())
+    heldout = write_pack(items[:2], speakers, tmp_path / "heldout.npz", FeatureParams())
     save_vocoder(Vocoder(moved.net, moved.features, moved.stats, {**moved.extra, "updates": 120}),
                  out / "vocoder.safetensors")
-    row = land(out, committed, carried)
+    row = land(out, committed, carried, heldout)
     mel = row["heldout_mel"]
     assert row["next_init"] == ("this relay's backbone" if mel["after"] <= mel["before"] else "kept")
 

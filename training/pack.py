@@ -173,9 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="pack a corpus's training split for a GPU machine")
     parser.add_argument("--corpus", default="data/corpus")
     parser.add_argument("--cache", default="data/cache")
-    parser.add_argument("--out", required=True, help="folder for train.npz and heldout.npz")
+    parser.add_argument("--out", required=True, help="folder for train.npz (and heldout.npz)")
     parser.add_argument("--held-out", type=int, default=16,
                         help="utterances of training speakers kept out of training, for evaluation")
+    parser.add_argument("--held-out-file", help="where they go (default: OUT/heldout.npz)")
     parser.add_argument("--max-mib", type=float, default=60.0,
                         help="size budget of the training pack: a larger corpus is packed as a "
                         "speaker-balanced subset")
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {path}: {len(subset)} of {len(train)} utterances, "
           f"{len({it.speaker for it in subset})} speakers, {path.stat().st_size / 2**20:.1f} MiB")
     if held:
-        path = write_pack(held, speakers, Path(args.out) / "heldout.npz", params)
+        path = write_pack(held, speakers, args.held_out_file or Path(args.out) / "heldout.npz",
+                          params)
         print(f"wrote {path}: {len(held)} utterances, {path.stat().st_size / 2**20:.1f} MiB")
     return 0
 

@@ -31,6 +31,10 @@ from voiceadapt.files import atomic_path, atomic_write_text, sha256_file
 
 COMMITTED = Path("training/relay_weights")
 CARRIED = Path("relay")
+# utterances of training speakers kept out of every relay's pack, for `land`'s check; they
+# stay on this machine (the device never needs them, and the pack gets their room)
+HELDOUT = Path("data/relay_heldout.npz")
+HELDOUT_COUNT = 96
 TREE_LIMIT_MIB = 64.0  # what travels: the tracked files, plus the carried paths
 WHEELS_MIB = 2.0  # room left for .whl/ (soundfile, cffi, pycparser: 1.6 MiB)
 MARGIN_MIB = 1.0
@@ -94,7 +98,8 @@ def heldout_mel(model_path: Path, heldout: Path) -> float:
         return float(L.acoustic_losses(model, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g)["mel"])
 
 
-def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> dict[str, object]:
+def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED,
+         heldout: Path = HELDOUT) -> dict[str, object]:
     """Check and take in a relay's files; returns the ledger row it appended.
 
     The backbone becomes the next relay's init only if the relay trained the acoustic model
@@ -131,7 +136,7 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED) -> 
     }
     trained_acoustic = load_config(folder / "config.toml").train.acoustic
     replace_init = trained_acoustic
-    heldout, init = carried / "heldout.npz", carried / "init.safetensors"
+    init = carried / "init.safetensors"
     if trained_acoustic and heldout.exists() and init.exists():
         before, after = heldout_mel(init, heldout), heldout_mel(backbone, heldout)
         row["heldout_mel"] = {"before": round(before, 4), "after": round(after, 4)}
@@ -155,7 +160,7 @@ def relays_landed(committed: Path = COMMITTED) -> int:
 
 
 def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED,
-            rotation: int | None = None) -> None:
+            rotation: int | None = None, heldout: Path = HELDOUT) -> None:
     """Pack the corpus and the acoustic start into ``carried``. The pack takes the next window
     of each speaker's utterances (``rotation``, default: the relays landed so far), so
     successive relays do not hear the same few utterances over and over."""
@@ -170,10 +175,13 @@ def prepare(corpus: str, cache: str, init: str | None, carried: Path = CARRIED,
     if budget < 5:
         raise ValueError(f"only {budget:.1f} MiB are left for the corpus pack; the tracked files "
                          "and the init leave too little of the device call's 64 MiB")
-    # held-out utterances (heldout.npz, a fraction of a MiB) let `land` check that a relay
-    # did not make the acoustic model worse before it becomes the next one's init
+    # held-out utterances let `land` check that a relay did not make the acoustic model worse
+    # before it becomes the next one's init; they are written beside, not into, what travels
+    (carried / "heldout.npz").unlink(missing_ok=True)  # where older preparations put them
+    heldout.parent.mkdir(parents=True, exist_ok=True)
     rotation = relays_landed() if rotation is None else rotation
-    pack(["--corpus", corpus, "--cache", cache, "--out", str(carried), "--held-out", "24",
+    pack(["--corpus", corpus, "--cache", cache, "--out", str(carried),
+          "--held-out", str(HELDOUT_COUNT), "--held-out-file", str(heldout),
           "--max-mib", f"{budget:.1f}", "--rotation", str(rotation)])
 
 

@@ -38,34 +38,40 @@ def speaker_consistency_loss(encoder: SpeakerEncoder, mel_pred: torch.Tensor, me
 class _ReverseGradient(torch.autograd.Function):
     @staticmethod
     def forward(ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, scale: float,
-                ) -> torch.Tensor:
-        ctx.scale = scale
+                clip: float | None) -> torch.Tensor:
+        ctx.scale, ctx.clip = scale, clip
         return x.view_as(x)
 
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor,
-                 ) -> tuple[torch.Tensor, None]:
-        return -ctx.scale * grad, None
+                 ) -> tuple[torch.Tensor, None, None]:
+        if ctx.clip is not None:
+            grad = grad.clamp(-ctx.clip, ctx.clip)
+        return -ctx.scale * grad, None, None
 
 
-def reverse_gradient(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """The identity forward; the gradient multiplied by ``-scale`` backward."""
-    return _ReverseGradient.apply(x, scale)
+def reverse_gradient(x: torch.Tensor, scale: float = 1.0, clip: float | None = None,
+                     ) -> torch.Tensor:
+    """The identity forward; backward, the gradient clamped to [-clip, clip] (if given) and
+    multiplied by ``-scale``."""
+    return _ReverseGradient.apply(x, scale, clip)
 
 
 class SpeakerAdversary(nn.Module):
-    """A per-token speaker classifier behind gradient reversal (Zhang et al. 2019)."""
+    """A per-token speaker classifier behind gradient reversal (Zhang et al. 2019, who also
+    clip the reversed gradient, at 0.5: the text encoder is pushed, never thrown)."""
 
-    def __init__(self, d_model: int, n_speakers: int, hidden: int = 256, scale: float = 1.0):
+    def __init__(self, d_model: int, n_speakers: int, hidden: int = 256, scale: float = 1.0,
+                 clip: float | None = 0.5):
         super().__init__()
-        self.scale = scale
+        self.scale, self.clip = scale, clip
         self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(),
                                  nn.Linear(hidden, n_speakers))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
         """x (B, N, D) token states, mask (B, N) True at valid tokens, speakers (B,) ->
         the classifier's cross-entropy over valid tokens (chance is log(n_speakers))."""
-        logits = self.net(reverse_gradient(x, self.scale)).float()
+        logits = self.net(reverse_gradient(x, self.scale, self.clip)).float()
         labels = speakers.to(x.device)[:, None].expand(-1, x.shape[1])
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
                              reduction="none").view_as(mask.float())
