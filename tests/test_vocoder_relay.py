@@ -165,10 +165,9 @@ def test_vocoder_only_run_trains_the_wavenet_alone(relay_inputs, tmp_path):
 def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     """training/device_train.sh for a few steps on the CPU, then `training.relay land`:
     the vocoder file, its sha256, the ledger row and the next relay's init."""
+    from training.config import load_config
     from training.relay import land
     from voiceadapt.files import sha256_file
-
-    from training.config import load_config
 
     pack, init, vocoder, _ = relay_inputs
     joint = load_config(ROOT / "configs/relay.toml").train  # its losses run here too
@@ -346,3 +345,30 @@ def test_the_vocoder_learns_from_clean_recordings_only(tmp_path):
         assert batch.audio.min() >= 0  # no degraded sample in any WaveNet segment
     mixed = BatchSampler(subset, params, seed=0, wavenet_clean_only=False).wavenet(32, 8000)
     assert mixed.audio.min() < 0  # the switch is what keeps them out
+
+
+def test_temperature_sweep_scores_copy_synthesis_against_the_recording(relay_inputs, tmp_path):
+    """training.benchmarks.vocoder_temperature: a recording compared with itself is 0 apart;
+    the sweep scores Griffin-Lim and each temperature on held-out clean utterances and names
+    the one with the lowest mel L1."""
+    from training.benchmarks.vocoder_temperature import main, mel_distance
+    from training.pack import read_pack, write_pack
+    from voiceadapt.audio import log_mel, pcm16_to_float
+    from voiceadapt.inference.synthesize import load as load_bundled
+
+    pack, _, vocoder, items = relay_inputs
+    model = load_bundled()
+    wav = pcm16_to_float(items[0].audio)
+    mel = model.stats.normalize_mel(log_mel(torch.as_tensor(wav), model.features))
+    assert mel_distance(model, wav, mel) == (0.0, 0.0)
+    assert mel_distance(model, wav * 0.1, mel)[0] > 0.1
+    noisy = [dataclasses.replace(items[0], clean=False), *items[:2]]
+    speakers = read_pack(pack / "train.npz", FeatureParams())[1]
+    heldout = write_pack(noisy, speakers, tmp_path / "heldout.npz", FeatureParams())
+    assert main(["--vocoder-file", str(vocoder), "--heldout", str(heldout), "--utterances", "1",
+                 "--temperatures", "1.0", "0.5", "--out", str(tmp_path / "t")]) == 0
+    result = json.loads((tmp_path / "t.json").read_text())
+    assert [r["system"] for r in result["rows"]] == ["griffin-lim", "wavenet T=1", "wavenet T=0.5"]
+    assert all(r["utterances"] == 1 and 0 < r["mel_l1"] < 10 for r in result["rows"])
+    wavenet = {r["temperature"]: r["mel_l1"] for r in result["rows"][1:]}
+    assert result["chosen_temperature"] == min(wavenet, key=wavenet.get)
