@@ -96,12 +96,15 @@ def test_vocoder_file_round_trip_and_install(tmp_path):
         load_vocoder(tmp_path / "m.safetensors")
 
 
-def _relay_config(path: Path, pack: Path, init: Path, vocoder: Path, **train: object) -> Path:
+def _relay_config(path: Path, pack: Path, init: Path, vocoder: Path,
+                  model: dict[str, object] | None = None, **train: object) -> Path:
     settings = {"steps": 3, "batch_size": 2, "wavenet_batch_size": 2, "wavenet_segment": 2000,
                 "wavenet_extra_steps": 1, "lr": 0.003, "warmup_steps": 1, "checkpoint_every": 3,
                 "log_every": 1, "keep_checkpoints": 1, **train}
     lines = [f'[data]\npack = "{pack}"', "[model]", 'size = "compact"', "speaker_channels = 16",
-             f'init = "{init}"', "universal_vocoder = true", f'vocoder_init = "{vocoder}"', "[train]"]
+             f'init = "{init}"', "universal_vocoder = true", f'vocoder_init = "{vocoder}"']
+    lines += [f"{k} = {json.dumps(v)}" for k, v in (model or {}).items()]
+    lines += ["[train]"]
     lines += [f"{k} = {json.dumps(v)}" for k, v in settings.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -170,8 +173,10 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     from voiceadapt.files import sha256_file
 
     pack, init, vocoder, _ = relay_inputs
-    joint = load_config(ROOT / "configs/relay.toml").train  # its losses run here too
+    relay = load_config(ROOT / "configs/relay.toml")  # its losses and languages run here too
+    joint = relay.train
     config = _relay_config(tmp_path / "relay.toml", pack / "train.npz", init, vocoder,
+                           {"language_embedding": relay.model.language_embedding},
                            speaker_consistency=joint.speaker_consistency,
                            speaker_adversary=joint.speaker_adversary)
     out = tmp_path / "out"
@@ -195,7 +200,9 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     assert "wavenet" in dict(row["loss_at_end"])
     digest = (committed / "vocoder.sha256").read_text().split()[0]
     assert digest == sha256_file(committed / "vocoder.safetensors")
-    assert load(carried / "init.safetensors").cfg.wavenet.speaker_channels == 0
+    landed = load(carried / "init.safetensors")
+    assert landed.cfg.wavenet.speaker_channels == 0
+    assert bool(landed.languages) == relay.model.language_embedding  # grown on the way
     with pytest.raises(FileNotFoundError, match="left no backbone.safetensors"):
         land(committed, committed, carried, tmp_path / "no-heldout.npz")  # no relay output
     with pytest.raises(ValueError, match="has landed"):

@@ -33,6 +33,9 @@ class ModelConfig:
     warm_start: str = ""
     encoder_init: str = ""
     pitch_in_speaker: bool = False  # the voice's measured log-F0 mean/spread in g's last 2 channels
+    # a language embedding over the corpus's transcript languages, added to every token (a
+    # model.init without one gains it at zero: it speaks as before until trained)
+    language_embedding: bool = False
     # a WaveNet conditioned on the mels alone (speaker_channels 0), which serves any acoustic
     # model and voice (training/vocoder.py); a speaker WaveNet from model.init is made
     # speaker-free at the table's mean voice

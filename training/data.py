@@ -31,6 +31,7 @@ class Item:
     # the telephone band, room noise), which the encoder should hear but a vocoder must not
     # learn to make
     clean: bool = True
+    language: str = ""  # the espeak-ng language of the transcript ("" where unknown)
 
 
 def load_corpus_items(corpus_dir: str | Path, cache_dir: str | Path, params: FeatureParams,
@@ -59,7 +60,7 @@ def load_corpus_items(corpus_dir: str | Path, cache_dir: str | Path, params: Fea
             continue
         f0 = cache.get(path)["f0"].astype(np.float32)
         items.append(Item(index[u.speaker], np.asarray(table.encode(u.phonemes), np.int64),
-                          audio, f0, u.id, clean=not u.channel))
+                          audio, f0, u.id, clean=not u.channel, language=u.language))
     return items, speakers
 
 
@@ -74,6 +75,7 @@ class AcousticBatch:
     ref_audio: torch.Tensor  # (B, L') another utterance of the same speaker, for the encoder
     ref_lens: torch.Tensor  # (B,) frames
     ref_f0: torch.Tensor  # (B, T') the reference utterance's F0 in Hz, for its measured pitch
+    languages: tuple[str, ...] = ()  # each row's transcript language
 
 
 @dataclass
@@ -123,6 +125,7 @@ class BatchSampler:
             ref_audio=pad_right([pcm16_to_float(r.audio) for r in refs])[0],
             ref_lens=torch.tensor([len(r.audio) // hop + 1 for r in refs]),
             ref_f0=pad_right([r.f0.astype(np.float32) for r in refs])[0],
+            languages=tuple(it.language for it in items),
         )
 
     def wavenet(self, batch_size: int, segment: int) -> WaveNetBatch:

@@ -46,7 +46,8 @@ def write_pack(items: list[Item], speakers: list[str], out: str | Path,
 
     meta = {"speakers": speakers, "params": params.to_dict(),
             "lengths": [len(it.audio) for it in items], "utt_ids": [it.utt_id for it in items],
-            "clean": [bool(it.clean) for it in items]}
+            "clean": [bool(it.clean) for it in items],
+            "languages": [it.language for it in items]}
     out = Path(out)
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
         np.savez(
@@ -156,6 +157,7 @@ def read_pack(path: str | Path, params: FeatureParams) -> tuple[list[Item], list
         ids, io_ = data["ids"], data["ids_offsets"]
         f0, fo = data["f0"], data["f0_offsets"]
         clean = meta.get("clean") or [True] * len(data["speaker"])  # older packs: as recorded
+        languages = meta.get("languages") or [""] * len(data["speaker"])  # older packs: unnamed
         items = []
         for i, spk in enumerate(data["speaker"]):
             samples, rate = sf.read(io.BytesIO(a[ao[i] : ao[i + 1]].tobytes()), dtype="int16")
@@ -165,7 +167,7 @@ def read_pack(path: str | Path, params: FeatureParams) -> tuple[list[Item], list
             samples = np.pad(samples, (0, max(0, length - len(samples))))[:length]
             items.append(Item(int(spk), ids[io_[i] : io_[i + 1]].astype(np.int64), samples,
                               f0[fo[i] : fo[i + 1]].astype(np.float32), meta["utt_ids"][i],
-                              clean=bool(clean[i])))
+                              clean=bool(clean[i]), language=str(languages[i])))
     return items, list(meta["speakers"])
 
 

@@ -85,6 +85,7 @@ def heldout_mel(model_path: Path, heldout: Path) -> float:
 
     from training.data import BatchSampler
     from training.pack import read_pack
+    from training.step import batch_languages
     from voiceadapt.models import losses as L
     from voiceadapt.models.checkpoint import load
 
@@ -95,7 +96,8 @@ def heldout_mel(model_path: Path, heldout: Path) -> float:
     a = BatchSampler(items, model.features, seed=0).acoustic(len(items))
     with torch.no_grad():
         g = model.speaker_table(a.speakers)
-        return float(L.acoustic_losses(model, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g)["mel"])
+        return float(L.acoustic_losses(model, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
+                                       lang=batch_languages(model, a))["mel"])
 
 
 def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED,

@@ -21,6 +21,16 @@ from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
 
 
+def batch_languages(m: Backbone, a: AcousticBatch) -> torch.Tensor | None:
+    """The language rows of a batch's transcripts, for a model with a language embedding."""
+    if not m.languages:
+        return None
+    if not a.languages or not all(a.languages):
+        raise ValueError("this model has a language embedding, but the training data does not "
+                         "name its transcripts' languages (a pack made before they were kept?)")
+    return m.language_ids(a.languages)
+
+
 def reference_embedding(m: Backbone, a: AcousticBatch) -> torch.Tensor:
     """g (B, S) as SEA-ENC hears each row's speaker: the encoder on another utterance of the
     speaker, with that utterance's measured pitch where the model carries pitch in g."""
@@ -62,7 +72,7 @@ class TrainStep(nn.Module):
         m.encoder.eval()
         try:
             forced = L.teacher_forced_mels(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0,
-                                           reference_embedding(m, a))
+                                           reference_embedding(m, a), batch_languages(m, a))
         finally:
             m.acoustic.train(modes[0])
             m.encoder.train(modes[1])
@@ -98,7 +108,8 @@ class TrainStep(nn.Module):
         g = g_enc if use_encoder else g_table
         out: dict[str, torch.Tensor] = {}
         losses = L.acoustic_losses(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
-                                   bin_weight=bin_weight, outputs=out)
+                                   bin_weight=bin_weight, outputs=out,
+                                   lang=batch_languages(m, a))
         if self.speaker_consistency > 0:
             losses["scl"] = speaker_consistency_loss(m.encoder, out["mel_pred"], out["mel"],
                                                      out["mel_mask"])

@@ -13,6 +13,7 @@ same command again resumes from the newest readable checkpoint.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -39,13 +40,41 @@ from voiceadapt.models.checkpoint import save as save_backbone
 from voiceadapt.text.symbols import registered_table
 
 
-def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams) -> BackboneConfig:
-    """The run's backbone: its size from ``backbone.MODEL_SIZES``, its speaker channels, and a
-    universal WaveNet (no g) when the run trains one."""
+def model_config(cfg: RunConfig, n_symbols: int, params: FeatureParams, languages: int = 0,
+                 ) -> BackboneConfig:
+    """The run's backbone: its size from ``backbone.MODEL_SIZES``, its speaker channels, a
+    universal WaveNet (no g) when the run trains one, and ``languages`` language rows."""
     return BackboneConfig.sized(
         cfg.model.size, n_symbols, params.n_mels, params.hop_length, cfg.model.speaker_channels,
         wavenet_speaker_channels=0 if cfg.model.universal_vocoder else None,
-        pitch_in_speaker=cfg.model.pitch_in_speaker)
+        pitch_in_speaker=cfg.model.pitch_in_speaker, languages=languages)
+
+
+def run_languages(cfg: RunConfig, items: list[Item]) -> list[str]:
+    """The language embedding's rows: every transcript language of the run's data, sorted."""
+    if not cfg.model.language_embedding:
+        return []
+    named = sorted({it.language for it in items})
+    if not named or "" in named:
+        raise ValueError("model.language_embedding needs every utterance's language: this "
+                         "data does not name them all (a pack made before they were kept?)")
+    return named
+
+
+def with_languages(model: Backbone, languages: list[str]) -> Backbone:
+    """``model`` with a language embedding over ``languages``, zero at first (so it speaks as
+    before); a model that has one must have these very languages."""
+    if model.languages:
+        if model.languages != languages:
+            raise ValueError(f"the model's languages {model.languages} are not this run's "
+                             f"{languages}")
+        return model
+    acoustic = dataclasses.replace(model.cfg.acoustic, languages=len(languages))
+    cfg = dataclasses.replace(model.cfg, acoustic=acoustic)
+    out = Backbone(cfg, model.speakers, model.symbols, model.features, model.stats, languages)
+    out.load_state_dict(model.state_dict(), strict=False)  # all but the new, zero embedding
+    out.extra = dict(model.extra)
+    return out
 
 
 def corpus_stats(items: list[Item], params: FeatureParams, limit: int = 200) -> NormStats:
@@ -60,7 +89,8 @@ def corpus_stats(items: list[Item], params: FeatureParams, limit: int = 200) -> 
                      logf0_mean=float(logf0.mean()), logf0_std=float(max(logf0.std(), 1e-3)))
 
 
-def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams) -> Backbone:
+def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams,
+                    languages: list[str] | None = None) -> Backbone:
     """The ``model.init`` checkpoint, checked against this run's model size, speakers and
     features; its normalization statistics come with it (the weights depend on them). For a
     universal vocoder, a speaker WaveNet is made speaker-free; a vocoder-only run
@@ -71,7 +101,9 @@ def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams) 
     model = load(cfg.model.init)
     if cfg.model.universal_vocoder and model.cfg.wavenet.speaker_channels:
         model = install(model, extract(model))
-    expected = model_config(cfg, len(model.symbols), params)
+    if languages:
+        model = with_languages(model, languages)
+    expected = model_config(cfg, len(model.symbols), params, len(languages or []))
     if model.cfg != expected:
         raise ValueError(f"{cfg.model.init} is not a model of size {cfg.model.size!r}")
     vocoder_only = cfg.model.universal_vocoder and not cfg.train.acoustic
@@ -118,16 +150,17 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         table = registered_table(cfg.model.symbols)
         resuming = any(run.glob("step_*.train.pt"))  # then the weights come from the run
+        languages = run_languages(cfg, items)
         if cfg.model.init:
-            self.model = initial_weights(cfg, speakers, params).to(self.device)
+            self.model = initial_weights(cfg, speakers, params, languages).to(self.device)
         else:
             from voiceadapt.models.checkpoint import read_metadata
 
             # a warm start keeps its source's normalization: the copied weights depend on it
             stats = (NormStats.from_dict(read_metadata(cfg.model.warm_start)["stats"])
                      if cfg.model.warm_start else corpus_stats(items, params))
-            self.model = Backbone(model_config(cfg, len(table), params), speakers, table, params,
-                                  stats)
+            self.model = Backbone(model_config(cfg, len(table), params, len(languages)), speakers,
+                                  table, params, stats, languages)
             if (cfg.model.warm_start or cfg.model.encoder_init) and not resuming:
                 from training.warm_start import warm_start
 

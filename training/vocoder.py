@@ -133,7 +133,7 @@ def install(model: Backbone, vocoder: Vocoder) -> Backbone:
             vocoder.net.cfg.hop_length != model.cfg.wavenet.hop_length:
         raise ValueError("the vocoder's mel frames differ from the model's (n_mels / hop_length)")
     cfg = BackboneConfig(acoustic=model.cfg.acoustic, wavenet=vocoder.net.cfg, encoder=model.cfg.encoder)
-    out = Backbone(cfg, model.speakers, model.symbols, model.features, model.stats)
+    out = Backbone(cfg, model.speakers, model.symbols, model.features, model.stats, model.languages)
     result = out.load_state_dict(
         {k: v for k, v in model.state_dict().items() if not k.startswith("wavenet.")}, strict=False)
     if result.unexpected_keys or any(not k.startswith("wavenet.") for k in result.missing_keys):

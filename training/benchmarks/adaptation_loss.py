@@ -32,7 +32,7 @@ def heldout_losses(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Ten
     gb = g[None].expand(b, -1)
     hop = model.features.hop_length
     acoustic = L.acoustic_losses(model, batch["ids"], batch["text_lens"], batch["audio"],
-                                 batch["lens"] // hop + 1, batch["f0"], gb)
+                                 batch["lens"] // hop + 1, batch["f0"], gb, lang=batch.get("lang"))
     segs, ctx = L.cut_segments(batch["audio"], batch["lens"], model.features, 8000,
                                torch.Generator().manual_seed(0))
     return {"mel_l1": round(float(acoustic["mel"]), 4),

@@ -94,6 +94,7 @@ class Clip:
     audio: Audio
     ids: torch.Tensor  # (N,) symbol ids with BOS/EOS
     f0: torch.Tensor  # (T,) Hz
+    lang: int | None = None  # the transcript language's row, for a model with a language embedding
 
 
 def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
@@ -108,20 +109,25 @@ def prepare_clips(model: Backbone, clips: Sequence[AudioSource],
             f"{mode} fits the voice on what was said: give a transcript for every clip "
             "(or use sea-enc, which needs none)")
     audios = load_references(clips, limits)
+    lang = model.language_index(language) if model.languages else None
     out = []
     for audio, text in zip(audios, transcripts, strict=True):
         said = transcript(str(text), model.symbols, language)
         hz, _ = f0(audio.samples, model.features)
-        out.append(Clip(audio, torch.tensor(said.ids), torch.from_numpy(hz)))
+        out.append(Clip(audio, torch.tensor(said.ids), torch.from_numpy(hz), lang))
     return out
 
 
 def clip_batch(clips: list[Clip]) -> dict[str, torch.Tensor]:
-    """Prepared clips -> one right-padded batch (ids, text_lens, audio, lens, f0)."""
+    """Prepared clips -> one right-padded batch (ids, text_lens, audio, lens, f0; lang when the
+    clips carry their language's row)."""
     ids, text_lens = pad_right([c.ids for c in clips], torch.long)
     audio, lens = pad_right([c.audio.samples for c in clips], torch.float32)
-    return {"ids": ids, "text_lens": text_lens, "audio": audio, "lens": lens,
-            "f0": pad_right([c.f0 for c in clips], torch.float32)[0]}
+    batch = {"ids": ids, "text_lens": text_lens, "audio": audio, "lens": lens,
+             "f0": pad_right([c.f0 for c in clips], torch.float32)[0]}
+    if all(c.lang is not None for c in clips):
+        batch["lang"] = torch.tensor([c.lang for c in clips])
+    return batch
 
 
 def uses_wavenet(model: Backbone, cfg: FitConfig) -> bool:
@@ -152,7 +158,7 @@ def generator_loss(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Ten
     gb = g[None].expand(b, -1)
     hop = model.features.hop_length
     losses = L.acoustic_losses(model, batch["ids"], batch["text_lens"], batch["audio"],
-                               batch["lens"] // hop + 1, batch["f0"], gb)
+                               batch["lens"] // hop + 1, batch["f0"], gb, lang=batch.get("lang"))
     if not wavenet:
         return losses["total"]
     segs, ctx = L.cut_segments(batch["audio"], batch["lens"], model.features, segment, generator)

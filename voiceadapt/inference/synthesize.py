@@ -18,6 +18,7 @@ from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import load as load_checkpoint
 from voiceadapt.models.vocoders import resolve_vocoder, vocode_stream
 from voiceadapt.text import Sentence, process
+from voiceadapt.text.g2p import DEFAULT_LANGUAGE
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_MODEL = "default.safetensors"
@@ -111,6 +112,7 @@ def speech_pieces(text: Text, model: Backbone, g: torch.Tensor, seed: int = 0, p
     generator = torch.Generator(device="cpu" if vocoder == "wavenet" else device).manual_seed(seed)
     pause = np.zeros(int(pause_s * model.features.sample_rate), dtype=np.float32)
     gb = g[None]
+    lang = model.language_ids([DEFAULT_LANGUAGE])  # the front-end speaks English
     was_training = model.training
     model.eval()  # a model fresh from training would speak through dropout: not repeatable
     try:
@@ -118,7 +120,7 @@ def speech_pieces(text: Text, model: Backbone, g: torch.Tensor, seed: int = 0, p
             if index and len(pause):
                 yield Piece(index, pause, pause=True)
             ids = torch.tensor([sentence.ids], device=device)
-            mel, _ = model.acoustic.infer(ids, gb, pace=pace)
+            mel, _ = model.acoustic.infer(ids, gb, pace=pace, lang=lang)
             for piece in vocode_stream(model, mel, gb, vocoder, generator, temperature, folds):
                 yield Piece(index, np.asarray(piece, dtype=np.float32))
     finally:

@@ -38,6 +38,10 @@ class AcousticConfig:
     # the last two speaker channels carry the voice's measured log-F0 mean and spread
     # (:meth:`NormStats.voice_pitch`); the pitch predictor predicts F0 relative to them
     pitch_in_speaker: bool = False
+    # > 0: a language embedding (one row per language the model was trained on, the backbone's
+    # ``languages``) added to every token, so that the speaker embedding need not say which
+    # language is spoken (with the adversarial speaker loss: cross-lingual voices)
+    languages: int = 0
 
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -132,6 +136,10 @@ class AcousticModel(nn.Module):
         self.decoder = nn.ModuleList(FFTBlock(cfg) for _ in range(cfg.decoder_layers))
         self.to_mel = nn.Linear(cfg.d_model, cfg.n_mels)
         self.aligner = Aligner(cfg.d_model, cfg.n_mels)
+        if cfg.languages:
+            # zeros: a model that gains the embedding (a warm start) speaks as before
+            self.language = nn.Embedding(cfg.languages, cfg.d_model)
+            nn.init.zeros_(self.language.weight)
 
     def predict_pitch(self, x: torch.Tensor, mask: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """Per-token normalized log-F0 (B, N); with ``pitch_in_speaker`` the predictor's output
@@ -141,8 +149,15 @@ class AcousticModel(nn.Module):
             pitch = (pitch * g[:, -1:] + g[:, -2:-1]) * mask
         return pitch
 
-    def encode(self, ids: torch.Tensor, mask: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    def encode(self, ids: torch.Tensor, mask: torch.Tensor, g: torch.Tensor,
+               lang: torch.Tensor | None = None) -> torch.Tensor:
+        """Token states (B, N, D); ``lang`` (B,) language indexes, for a model with a language
+        embedding (None: no language added)."""
         x = self.embed(ids) + _positions(ids.shape[1], self.cfg.d_model, ids.device)
+        if lang is not None:
+            if not self.cfg.languages:
+                raise ValueError("this acoustic model has no language embedding")
+            x = x + self.language(lang.to(ids.device))[:, None, :]
         x = x * mask[..., None]
         for block in self.encoder:
             x = block(x, mask, g)
@@ -162,12 +177,14 @@ class AcousticModel(nn.Module):
 
     @torch.no_grad()
     def infer(self, ids: torch.Tensor, g: torch.Tensor, pace: float = 1.0,
-              lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids (B, N), g (B, S) -> (mel (B, M, T), frame lengths (B,))."""
+              lengths: torch.Tensor | None = None, lang: torch.Tensor | None = None,
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids (B, N), g (B, S) -> (mel (B, M, T), frame lengths (B,)); ``lang`` as for
+        :meth:`encode`."""
         if lengths is None:
             lengths = torch.full((ids.shape[0],), ids.shape[1], device=ids.device)
         mask = sequence_mask(lengths, ids.shape[1])
-        x = self.encode(ids, mask, g)
+        x = self.encode(ids, mask, g, lang)
         log_dur = self.duration(x, mask)
         durations = torch.clamp(torch.round(torch.expm1(log_dur.clamp(min=0)) / pace), min=1)
         durations = durations * mask
@@ -176,11 +193,12 @@ class AcousticModel(nn.Module):
 
     def _aligned(self, ids: torch.Tensor, text_lens: torch.Tensor, mels: torch.Tensor,
                  mel_lens: torch.Tensor, pitch_frames: torch.Tensor, g: torch.Tensor,
-                 prior: torch.Tensor | None) -> dict[str, torch.Tensor]:
+                 prior: torch.Tensor | None, lang: torch.Tensor | None = None,
+                 ) -> dict[str, torch.Tensor]:
         """Token states and the recording's own alignment: durations and per-token pitch."""
         text_mask = sequence_mask(text_lens, ids.shape[1])
         mel_mask = sequence_mask(mel_lens, mels.shape[-1])
-        x = self.encode(ids, text_mask, g)
+        x = self.encode(ids, text_mask, g, lang)
         logp = self.aligner(self.embed(ids).transpose(1, 2), mels, text_mask, prior)
         logp = logp.masked_fill(~mel_mask[..., None], 0.0)
         hard = alignment.hard_alignment(logp, text_lens, mel_lens)  # (B, T, N)
@@ -193,26 +211,29 @@ class AcousticModel(nn.Module):
     @torch.no_grad()
     def teacher_forced(self, ids: torch.Tensor, text_lens: torch.Tensor, mels: torch.Tensor,
                        mel_lens: torch.Tensor, pitch_frames: torch.Tensor, g: torch.Tensor,
-                       prior: torch.Tensor | None = None) -> torch.Tensor:
+                       prior: torch.Tensor | None = None, lang: torch.Tensor | None = None,
+                       ) -> torch.Tensor:
         """The mel (B, M, T) this model makes for a recording with the recording's own
         durations and pitch (ground-truth aligned): what a vocoder hears at synthesis, frame
         for frame in step with the recording. Arguments as for :meth:`forward`."""
-        a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior)
+        a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior, lang)
         mel, _ = self.decode(a["x"], a["token_pitch"], a["durations"], g, max_frames=mels.shape[-1])
         return mel
 
     def forward(self, ids: torch.Tensor, text_lens: torch.Tensor, mels: torch.Tensor,
                 mel_lens: torch.Tensor, pitch_frames: torch.Tensor, g: torch.Tensor,
                 prior: torch.Tensor | None = None, bin_weight: float = 0.0,
-                outputs: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                outputs: dict[str, torch.Tensor] | None = None,
+                lang: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Training losses for one batch.
 
         ids (B, N); mels (B, M, T) normalized log-mel; pitch_frames (B, T) normalized log-F0
         (0 where unvoiced); g (B, S). Returns a dict of scalar losses with ``total``. A dict
         passed as ``outputs`` receives what further losses need: the token states ``x`` and
         ``text_mask``, the predicted and target mels ``mel_pred``/``mel`` and ``mel_mask``.
+        ``lang`` as for :meth:`encode`.
         """
-        a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior)
+        a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior, lang)
         x, text_mask, mel_mask = a["x"], a["text_mask"], a["mel_mask"]
         logp, hard, durations, token_pitch = a["logp"], a["hard"], a["durations"], a["token_pitch"]
         log_dur_pred = self.duration(x, text_mask)

@@ -53,9 +53,10 @@ class BackboneConfig:
     @classmethod
     def sized(cls, size: str, n_symbols: int, n_mels: int = 80, hop_length: int = 200,
               speaker_channels: int = 64, wavenet_speaker_channels: int | None = None,
-              pitch_in_speaker: bool = False) -> BackboneConfig:
+              pitch_in_speaker: bool = False, languages: int = 0) -> BackboneConfig:
         """A backbone of one of ``MODEL_SIZES``; ``wavenet_speaker_channels=0`` makes the
-        WaveNet universal (mel frames alone)."""
+        WaveNet universal (mel frames alone); ``languages`` > 0 gives the acoustic model a
+        language embedding."""
         if size not in MODEL_SIZES:
             raise ValueError(f"model size must be one of {', '.join(MODEL_SIZES)}, not {size!r}")
         sizes = MODEL_SIZES[size]
@@ -63,7 +64,8 @@ class BackboneConfig:
         return cls(
             acoustic=AcousticConfig(n_symbols=n_symbols, n_mels=n_mels,
                                     speaker_channels=speaker_channels,
-                                    pitch_in_speaker=pitch_in_speaker, **sizes["acoustic"]),
+                                    pitch_in_speaker=pitch_in_speaker, languages=languages,
+                                    **sizes["acoustic"]),
             wavenet=WaveNetConfig(cond_channels=n_mels, speaker_channels=wavenet_g,
                                   hop_length=hop_length, **sizes["wavenet"]),
             encoder=EncoderConfig(n_mels=n_mels, speaker_channels=speaker_channels,
@@ -151,14 +153,19 @@ class Backbone(nn.Module):
     """All networks plus the metadata that makes a checkpoint self-describing."""
 
     def __init__(self, cfg: BackboneConfig, speakers: list[str], symbols: SymbolTable,
-                 features: FeatureParams, stats: NormStats):
+                 features: FeatureParams, stats: NormStats, languages: list[str] | None = None):
         super().__init__()
         if len(symbols) != cfg.acoustic.n_symbols:
             raise ValueError("the symbol table's size differs from the acoustic model's n_symbols")
+        if len(languages or []) != cfg.acoustic.languages:
+            raise ValueError(f"{len(languages or [])} language names for an acoustic model with "
+                             f"{cfg.acoustic.languages} languages")
         if features.n_mels != cfg.acoustic.n_mels or features.hop_length != cfg.wavenet.hop_length:
             raise ValueError("feature parameters differ from the model's n_mels / hop_length")
         self.cfg = cfg
         self.speakers = list(speakers)
+        # the espeak-ng languages of the language embedding's rows (empty: no embedding)
+        self.languages = list(languages or [])
         self.symbols = symbols
         self.features = features
         self.stats = stats
@@ -190,6 +197,26 @@ class Backbone(nn.Module):
             raise KeyError(f"unknown speaker {name!r}; this model has {len(self.speakers)} "
                            f"speakers, e.g. {', '.join(self.speakers[:5])}") from None
 
+    def language_index(self, code: str) -> int:
+        """The embedding row of an espeak-ng language code: the same code, else the first of
+        the same language ("en-gb" for "en-us" when only British English was trained)."""
+        if code in self.languages:
+            return self.languages.index(code)
+        base = code.split("-")[0]
+        for i, known in enumerate(self.languages):
+            if known.split("-")[0] == base:
+                return i
+        raise ValueError(f"this model was not trained on language {code!r}; it knows "
+                       f"{', '.join(self.languages) or 'no language by name'}")
+
+    def language_ids(self, codes: list[str] | tuple[str, ...]) -> torch.Tensor | None:
+        """(B,) rows for ``codes``, on the model's device; None for a model without a language
+        embedding (every code is then accepted: the model never told languages apart)."""
+        if not self.languages:
+            return None
+        return torch.tensor([self.language_index(c) for c in codes],
+                            device=self.speaker_table.weight.device)
+
     def with_voice_pitch(self, g: torch.Tensor, f0_hz: torch.Tensor) -> torch.Tensor:
         """g (B, S) with its last two channels set to the measured pitch of ``f0_hz`` (B, T),
         for a model whose pitch lives in the speaker embedding; other models get g back."""
@@ -206,6 +233,7 @@ class Backbone(nn.Module):
         return {
             "config": self.cfg.to_dict(),
             "speakers": self.speakers,
+            "languages": self.languages,
             "symbols": self.symbols.to_dict(),
             "features": self.features.to_dict(),
             "stats": self.stats.to_dict(),

@@ -71,7 +71,8 @@ def load(path: str | os.PathLike[str], expected_sha256: str | None = None,
     registered_table(stored_symbols.version).check_compatible(stored_symbols)
     features = FeatureParams.from_dict(meta["features"])
     stats = NormStats.from_dict(meta["stats"])
-    model = Backbone(cfg, list(meta["speakers"]), stored_symbols, features, stats)
+    model = Backbone(cfg, list(meta["speakers"]), stored_symbols, features, stats,
+                     list(meta.get("languages", [])))  # older checkpoints name none
     with safe_open(str(path), framework="pt", device=str(device)) as f:
         state = {k: f.get_tensor(k) for k in f.keys()}
     missing, unexpected = set(model.state_dict()) - set(state), set(state) - set(model.state_dict())

@@ -97,24 +97,25 @@ def _acoustic_inputs(model: Backbone, text_lens: torch.Tensor, audio: torch.Tens
 def acoustic_losses(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
                     audio: torch.Tensor, mel_lens: torch.Tensor, f0_hz: torch.Tensor,
                     g: torch.Tensor, bin_weight: float = 1.0,
-                    outputs: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                    outputs: dict[str, torch.Tensor] | None = None,
+                    lang: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Acoustic model losses from raw inputs: ids (B, N), audio (B, L) float, f0_hz (B, T');
-    ``outputs`` as for :meth:`AcousticModel.forward`."""
+    ``outputs`` and ``lang`` (B,) as for :meth:`AcousticModel.forward`."""
     device = g.device
     mels, mel_lens, pitch, prior = _acoustic_inputs(model, text_lens, audio, mel_lens, f0_hz, device)
     return model.acoustic(ids.to(device), text_lens.to(device), mels, mel_lens, pitch, g,
-                          prior=prior, bin_weight=bin_weight, outputs=outputs)
+                          prior=prior, bin_weight=bin_weight, outputs=outputs, lang=lang)
 
 
 def teacher_forced_mels(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
                         audio: torch.Tensor, mel_lens: torch.Tensor, f0_hz: torch.Tensor,
-                        g: torch.Tensor) -> torch.Tensor:
+                        g: torch.Tensor, lang: torch.Tensor | None = None) -> torch.Tensor:
     """The acoustic model's normalized mels (B, M, T) for recordings, with their own
     durations and pitch: frame t stands where the recording's frame t does."""
     device = g.device
     mels, mel_lens, pitch, prior = _acoustic_inputs(model, text_lens, audio, mel_lens, f0_hz, device)
     return model.acoustic.teacher_forced(ids.to(device), text_lens.to(device), mels, mel_lens,
-                                         pitch, g, prior=prior)
+                                         pitch, g, prior=prior, lang=lang)
 
 
 def encoder_input(model: Backbone, audio: torch.Tensor, mel_lens: torch.Tensor,
