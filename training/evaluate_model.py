@@ -51,11 +51,13 @@ def pick_speakers(model: Backbone, corpus_speakers: set[str]) -> list[str]:
 
 
 @torch.no_grad()
-def copy_synthesis(model: Backbone, wav: np.ndarray, g: torch.Tensor, vocoder: str) -> np.ndarray:
+def copy_synthesis(model: Backbone, wav: np.ndarray, g: torch.Tensor, vocoder: str,
+                   temperature: float = 1.0) -> np.ndarray:
     """A recording's own log-mels through the vocoder (its ceiling); ``g`` (S,) for a WaveNet
-    that hears the speaker."""
+    that hears the speaker; ``temperature``: the WaveNet's sampling temperature."""
     mel = model.stats.normalize_mel(log_mel(torch.as_tensor(wav), model.features))[None]
-    return vocode(model, mel, g[None], vocoder, generator=torch.Generator().manual_seed(0))[0].numpy()
+    return vocode(model, mel, g[None], vocoder, generator=torch.Generator().manual_seed(0),
+                  temperature=temperature)[0].numpy()
 
 
 def evaluate(model: Backbone, corpus_root: str, vocoder: str, per_voice: int,

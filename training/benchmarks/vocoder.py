@@ -121,7 +121,8 @@ def speaker_jobs(corpus: Corpus | None, lvo: Corpus | None, sentences: int, bund
 
 
 def run_job(job: dict, systems_: dict[str, tuple[Backbone, str]], judges: Judges,
-            log: Callable[[str], None]) -> list[dict]:
+            log: Callable[[str], None], temperature: float = 1.0) -> list[dict]:
+    """Score every system on one job; ``temperature`` is the WaveNets' sampling temperature."""
     corpus: Corpus = job["corpus"]
     enrollment = speaker_embedding(judges, _wavs(corpus, job["enroll"]))
     base = {"set": job["set"], "kind": job["kind"], "speaker": job["speaker"]}
@@ -134,14 +135,16 @@ def run_job(job: dict, systems_: dict[str, tuple[Backbone, str]], judges: Judges
         start = time.perf_counter()
         if job["kind"] == "copy":
             g = adapt.adapt_sea_enc(model, [corpus.audio_path(u) for u in job["enroll"]]).embedding
-            wavs = [copy_synthesis(model, w, g, vocoder) for w in real]
+            wavs = [copy_synthesis(model, w, g, vocoder, temperature) for w in real]
         elif job["set"] != "in-distribution":  # a voice not in the table: SEA-ENC
             voice = adapt.adapt_sea_enc(model, [corpus.audio_path(u) for u in job["enroll"]])
-            wavs = [synthesize(t, voice=voice, model=model, vocoder=vocoder)[0] for t in job["texts"]]
+            wavs = [synthesize(t, voice=voice, model=model, vocoder=vocoder,
+                               temperature=temperature)[0] for t in job["texts"]]
             refs = job["texts"]
         else:
             g = model.speaker_embedding(job["speaker"])
-            wavs = [synthesize(t, embedding=g, model=model, vocoder=vocoder)[0] for t in job["texts"]]
+            wavs = [synthesize(t, embedding=g, model=model, vocoder=vocoder,
+                               temperature=temperature)[0] for t in job["texts"]]
             refs = job["texts"]
         seconds = time.perf_counter() - start
         row = {**base, "system": name, **score(judges, wavs, refs, enrollment),
@@ -186,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speaker-wavenet", help="a backbone whose WaveNet hears g")
     parser.add_argument("--vocoder-file", help="a universal vocoder file")
     parser.add_argument("--sentences", type=int, default=3, help="utterances per speaker and kind")
+    parser.add_argument("--temperature", type=float, default=1.0,
+                        help="the WaveNets' sampling temperature (vocoder_temperature chooses it)")
     parser.add_argument("--out", required=True, help="path prefix for .json/.md (+ .parts/)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -205,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         part = parts / f"{job['set']}_{job['kind']}_{job['speaker']}.json"
         kept = json.loads(part.read_text()) if part.exists() else None
         if kept is None or kept["settings"] != settings:
-            kept = {"settings": settings, "rows": run_job(job, systems_, judges, print)}
+            kept = {"settings": settings,
+                    "rows": run_job(job, systems_, judges, print, args.temperature)}
             atomic_write_text(part, json.dumps(kept))
         rows += kept["rows"]
     summary = summarize(rows)
