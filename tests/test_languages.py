@@ -68,9 +68,13 @@ def test_synthesis_speaks_english_and_adaptation_hears_the_transcripts_language(
     model = _with_languages(["cs", "en-us"])
     with torch.no_grad():
         model.acoustic.language.weight.normal_()
-    wav, _ = synthesize("Hello there.", embedding=model.speaker_table.weight[0].detach(),
-                        model=model, vocoder="griffin-lim")
+    g = model.speaker_table.weight[0].detach()
+    wav, _ = synthesize("Hello there.", embedding=g, model=model, vocoder="griffin-lim")
     assert len(wav) > 0 and np.isfinite(wav).all()
+    with torch.no_grad():
+        model.acoustic.language.weight[1].zero_()  # English's row: the speech must change
+    quiet, _ = synthesize("Hello there.", embedding=g, model=model, vocoder="griffin-lim")
+    assert len(quiet) != len(wav) or not np.allclose(quiet, wav)
     czech_only = _with_languages(["cs"])
     with pytest.raises(ValueError, match="not trained on language 'en-us'"):
         synthesize("Hello.", embedding=czech_only.speaker_table.weight[0].detach(),
@@ -82,8 +86,15 @@ def test_synthesis_speaks_english_and_adaptation_hears_the_transcripts_language(
 
     buf = io.BytesIO()
     sf.write(buf, clip, model.features.sample_rate, format="WAV")
-    clips = prepare_clips(model, [buf.getvalue()], ["dobrý den"], "sea-emb", language="cs")
+    clips = prepare_clips(model, [buf.getvalue()], ["dobrý den, jak se máte"], "sea-emb",
+                          language="cs")
     assert clips[0].lang == 0 and clip_batch(clips)["lang"].tolist() == [0]
+    from voiceadapt.adapt.fit import split_heldout
+
+    fitted, held = split_heldout(model, clips, 0.3)  # one clip: cut in two, language kept
+    assert clip_batch(fitted)["lang"].tolist() == clip_batch(held)["lang"].tolist() == [0]
+    with pytest.raises(ValueError, match="some clips name their language"):
+        clip_batch([clips[0], dataclasses.replace(clips[0], lang=None)])
     plain = prepare_clips(compact_backbone(), [buf.getvalue()], ["hello"], "sea-emb")
     assert "lang" not in clip_batch(plain)
 
@@ -122,3 +133,18 @@ def test_training_with_a_language_embedding_learns_each_corpus_language(v2_tiny_
     unnamed = [dataclasses.replace(it, language="") for it in items]
     with pytest.raises(ValueError, match="needs every utterance's language"):
         Trainer(cfg, tmp_path / "run2", unnamed, speakers, params)
+
+
+def test_a_model_without_languages_is_stored_and_fingerprinted_as_before():
+    """Voices remember the fingerprint of the backbone they were fitted on: a model without a
+    language embedding must not change it (or every saved voice would be refused)."""
+    from voiceadapt.adapt.profile import backbone_fingerprint
+    from voiceadapt.inference.synthesize import load as load_bundled
+
+    plain = compact_backbone()
+    assert "languages" not in plain.metadata()
+    assert "languages" not in plain.cfg.to_dict()["acoustic"]
+    # the bundled model's fingerprint before language embeddings existed (replace it with the
+    # bundled model, whose voices then have to be fitted again anyway)
+    assert backbone_fingerprint(load_bundled()) == \
+        "efd1a653e2b4bfe4b9b71005da1747d5249d354f336c26d348d8093ffec323a4"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -28,6 +29,10 @@ def test_speaker_consistency_is_zero_for_the_same_voice_and_trains_only_the_pred
     a, b, mask = _voices()
     same = speaker_consistency_loss(encoder, a.clone(), a, mask[:1])
     assert float(same) == pytest.approx(0.0, abs=1e-5)
+    # a row shorter than the batch: the prediction is zero past its end, the recording is
+    # not; a perfect prediction still scores 0
+    short = speaker_consistency_loss(encoder, b * mask[1:, None, :], b, mask[1:])
+    assert float(short) == pytest.approx(0.0, abs=1e-5)
     pred = b.clone().requires_grad_(True)
     loss = speaker_consistency_loss(encoder, pred, a, mask[:1])
     assert float(loss.detach()) > 0.01
@@ -73,6 +78,35 @@ def test_the_adversary_learns_the_speaker_while_its_gradient_hides_it():
     with torch.no_grad():
         moved = states - 0.5 * states.grad / states.grad.norm()  # what the text encoder's optimizer does
         assert float(adversary(moved, mask, speakers)) > learned
+
+
+def test_the_adversary_trains_the_text_encoder_and_never_reaches_the_speaker_embeddings():
+    """Its classifier reads an encoding made without g: the reversed gradient reaches the
+    phoneme embeddings and the encoder blocks, never the table, the blocks' speaker
+    projections or the SEA-ENC encoder (which makes g in most batches)."""
+    from tests.helpers import compact_backbone, speechlike
+    from training.data import BatchSampler, Item
+    from training.step import TrainStep
+    from voiceadapt.audio import float_to_pcm16
+
+    model = compact_backbone(("a", "b", "c")).train()
+    params = model.features
+    items = []
+    for i in range(6):
+        audio = float_to_pcm16(speechlike(0.8, params.sample_rate, f0=100 + 30 * (i % 3), seed=i))
+        frames = params.num_frames(len(audio))
+        items.append(Item(i % 3, np.array([1, 5 + i, 9, 13, 7, 2]), audio,
+                          np.full(frames, 100.0 + 30 * (i % 3), np.float32), f"u{i}"))
+    batch = BatchSampler(items, params, seed=0).acoustic(6)
+    step = TrainStep(model, speaker_adversary=1.0)
+    losses = step(batch, None, use_encoder=True, bin_weight=0.0)
+    losses["adv"].backward()
+    assert float(model.acoustic.embed.weight.grad.abs().sum()) > 0
+    assert float(model.acoustic.encoder[0].ff[0].weight.grad.abs().sum()) > 0
+    for name, p in model.named_parameters():
+        # (a block's speaker projection has a bias, which is speaker-free: it may learn)
+        if name.startswith(("speaker_table", "encoder.")) or name.endswith(".spk.weight"):
+            assert p.grad is None or float(p.grad.abs().sum()) == 0.0, name
 
 
 def test_a_run_with_both_losses_logs_them_and_resumes_its_adversary(tiny_corpus, tmp_path):

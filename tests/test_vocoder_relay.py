@@ -369,12 +369,13 @@ def test_temperature_sweep_scores_copy_synthesis_against_the_recording(relay_inp
     mel = model.stats.normalize_mel(log_mel(torch.as_tensor(wav), model.features))
     assert mel_distance(model, wav, mel) == (0.0, 0.0)
     assert mel_distance(model, wav * 0.1, mel)[0] > 0.1
-    noisy = [dataclasses.replace(items[0], clean=False), *items[:2]]
+    noisy = [dataclasses.replace(items[0], clean=False, utt_id="through-a-channel"), *items[:2]]
     speakers = read_pack(pack / "train.npz", FeatureParams())[1]
     heldout = write_pack(noisy, speakers, tmp_path / "heldout.npz", FeatureParams())
     assert main(["--vocoder-file", str(vocoder), "--heldout", str(heldout), "--utterances", "1",
                  "--temperatures", "1.0", "0.5", "--out", str(tmp_path / "t")]) == 0
     result = json.loads((tmp_path / "t.json").read_text())
+    assert result["utterances"] == [items[0].utt_id]  # the clean ones only
     assert [r["system"] for r in result["rows"]] == ["griffin-lim", "wavenet T=1", "wavenet T=0.5"]
     assert all(r["utterances"] == 1 and 0 < r["mel_l1"] < 10 for r in result["rows"])
     wavenet = {r["temperature"]: r["mel_l1"] for r in result["rows"][1:]}

@@ -49,7 +49,8 @@ def run(model: Backbone, items: list[Item], device: torch.device, seed: int = 0,
     ids = torch.zeros(len(items), int(n.max()), dtype=torch.long, device=device)
     for i, it in enumerate(items):
         ids[i, : len(it.ids)] = torch.from_numpy(it.ids)
-    tts_mels, frames = model.acoustic.infer(ids, g, lengths=n)
+    tts_mels, frames = model.acoustic.infer(ids, g, lengths=n,
+                                            lang=model.language_ids([it.language for it in items]))
     mels = gt_mels + [tts_mels[i, :, : int(frames[i])] for i in range(len(items))]
     wavs = generate_batch(model, pad_right(mels)[0].to(device), torch.cat([g, g]), seed)
     lens = [m.shape[-1] * hop for m in mels]

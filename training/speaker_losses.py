@@ -2,12 +2,16 @@
 
 - **Speaker consistency** (YourTTS, Casanova et al. 2022): the project's own speaker
   encoder should hear the same voice in the predicted mel as in the recording. The encoder
-  is a fixed judge for this loss (its weights get no gradient from it), so the acoustic
-  model must move toward the voice rather than the encoder toward the prediction.
+  judges with its weights detached, so the loss does not move the judge toward the
+  prediction; it moves the acoustic model (and, through the g it conditions on, whatever
+  made g: the table, or the encoder itself when SEA-ENC's g is used, as for the mel loss).
 - **Adversarial speaker loss** (Zhang et al. 2019): a speaker classifier reads the text
   encoder's token states through a gradient reversal layer. The classifier learns to name
   the speaker; the reversed gradient teaches the text encoder to hide it, so the voice comes
-  from g alone and a new g is not fighting speaker traces in the text encodings.
+  from g alone and a new g is not fighting speaker traces in the text encodings. Our text
+  encoder adds g to every block's input, so the classifier must read an encoding made with
+  g = 0 (:func:`speaker_free_encoding`): otherwise it would name the speaker from g itself
+  and the reversed gradient would push the speakers' embeddings together.
 
 Both are training-only: the classifier is not part of the shipped backbone.
 """
@@ -27,10 +31,13 @@ def speaker_consistency_loss(encoder: SpeakerEncoder, mel_pred: torch.Tensor, me
     """1 - cos(encoder(predicted mel), encoder(recorded mel)), averaged over the batch.
 
     mel_pred, mel (B, M, T) normalized log-mel; mel_mask (B, T) True at valid frames. The
-    gradient reaches ``mel_pred`` only: the encoder's weights are used detached."""
+    gradient reaches ``mel_pred`` only: the encoder's weights are used detached. Past each
+    row's end the prediction takes the recording's frames, so that the encoder's convolutions
+    see the same padding in both and a perfect prediction scores 0."""
     frozen = {name: p.detach() for name, p in encoder.named_parameters()}
     with torch.no_grad():
         target = encoder(mel, mel_mask)
+    mel_pred = torch.where(mel_mask[:, None, :], mel_pred, mel.to(mel_pred.dtype))
     predicted = functional_call(encoder, frozen, (mel_pred, mel_mask))
     return (1.0 - F.cosine_similarity(predicted.float(), target.float(), dim=-1)).mean()
 
@@ -57,12 +64,19 @@ def reverse_gradient(x: torch.Tensor, scale: float = 1.0, clip: float | None = N
     return _ReverseGradient.apply(x, scale, clip)
 
 
+def speaker_free_encoding(acoustic: nn.Module, ids: torch.Tensor, text_mask: torch.Tensor,
+                          g: torch.Tensor, lang: torch.Tensor | None = None) -> torch.Tensor:
+    """The text encoder's token states (B, N, D) with g = 0: what the text alone says."""
+    return acoustic.encode(ids, text_mask, torch.zeros_like(g), lang)
+
+
 class SpeakerAdversary(nn.Module):
-    """A per-token speaker classifier behind gradient reversal (Zhang et al. 2019, who also
-    clip the reversed gradient, at 0.5: the text encoder is pushed, never thrown)."""
+    """A per-token speaker classifier behind gradient reversal (Zhang et al. 2019). ``clip``
+    clamps each element of the reversed gradient (off by default: with the loss weighted and
+    averaged over tokens, the elements are far below any useful clamp)."""
 
     def __init__(self, d_model: int, n_speakers: int, hidden: int = 256, scale: float = 1.0,
-                 clip: float | None = 0.5):
+                 clip: float | None = None):
         super().__init__()
         self.scale, self.clip = scale, clip
         self.net = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(),

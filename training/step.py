@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.data import AcousticBatch, WaveNetBatch
-from training.speaker_losses import SpeakerAdversary, speaker_consistency_loss
+from training.speaker_losses import SpeakerAdversary, speaker_consistency_loss, speaker_free_encoding
 from voiceadapt.audio import log_mel
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
@@ -107,15 +107,16 @@ class TrainStep(nn.Module):
         g_enc = reference_embedding(m, a)  # pitch measured, as SEA-ENC does at inference
         g = g_enc if use_encoder else g_table
         out: dict[str, torch.Tensor] = {}
+        lang = batch_languages(m, a)
         losses = L.acoustic_losses(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
-                                   bin_weight=bin_weight, outputs=out,
-                                   lang=batch_languages(m, a))
+                                   bin_weight=bin_weight, outputs=out, lang=lang)
         if self.speaker_consistency > 0:
             losses["scl"] = speaker_consistency_loss(m.encoder, out["mel_pred"], out["mel"],
                                                      out["mel_mask"])
             losses["total"] = losses["total"] + self.speaker_consistency * losses["scl"]
         if self.adversary is not None:
-            losses["adv"] = self.adversary(out["x"], out["text_mask"], spk)
+            free = speaker_free_encoding(m.acoustic, a.ids.to(g.device), out["text_mask"], g, lang)
+            losses["adv"] = self.adversary(free, out["text_mask"], spk)
             losses["total"] = losses["total"] + self.speaker_adversary * losses["adv"]
         losses["wavenet"] = self.wavenet_loss(w) if w is not None else torch.zeros((), device=g.device)
         losses["enc_mse"] = F.mse_loss(g_enc, g_table.detach())

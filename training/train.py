@@ -72,7 +72,9 @@ def with_languages(model: Backbone, languages: list[str]) -> Backbone:
     acoustic = dataclasses.replace(model.cfg.acoustic, languages=len(languages))
     cfg = dataclasses.replace(model.cfg, acoustic=acoustic)
     out = Backbone(cfg, model.speakers, model.symbols, model.features, model.stats, languages)
-    out.load_state_dict(model.state_dict(), strict=False)  # all but the new, zero embedding
+    result = out.load_state_dict(model.state_dict(), strict=False)  # all but the new embedding
+    if result.unexpected_keys or result.missing_keys != ["acoustic.language.weight"]:
+        raise ValueError(f"the model does not fit its own config: {result}")
     out.extra = dict(model.extra)
     return out
 
@@ -103,6 +105,9 @@ def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams,
         model = install(model, extract(model))
     if languages:
         model = with_languages(model, languages)
+    elif model.languages:
+        raise ValueError(f"{cfg.model.init} has a language embedding ({', '.join(model.languages)}): "
+                         "set model.language_embedding = true")
     expected = model_config(cfg, len(model.symbols), params, len(languages or []))
     if model.cfg != expected:
         raise ValueError(f"{cfg.model.init} is not a model of size {cfg.model.size!r}")
@@ -241,7 +246,7 @@ class Trainer:
         if state is None:
             return
         self.model.load_state_dict(state["model"])
-        if self.step_core.adversary is not None and "adversary" in state:
+        if self.step_core.adversary is not None:  # the run's config is the same: it was saved
             self.step_core.adversary.load_state_dict(state["adversary"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])

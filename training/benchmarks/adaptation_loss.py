@@ -62,11 +62,12 @@ def main(argv: list[str] | None = None) -> int:
         total += u.duration
     test = utts[len(fit) : len(fit) + args.test_clips]
     refs, texts = [corpus.audio_path(u) for u in fit], [u.text for u in fit]
+    language = utts[0].language  # one speaker, one language
     test_batch = clip_batch(prepare_clips(model, [corpus.audio_path(u) for u in test],
-                                      [u.text for u in test], "test"))
+                                          [u.text for u in test], "test", language=language))
     results = {"speaker": args.speaker, "fit_seconds": round(total, 2), "test_clips": len(test),
                "floor": heldout_losses(model, test_batch, model.speaker_table.weight.mean(0))}
-    cfg = adapt.FitConfig(steps=args.steps)
+    cfg = adapt.FitConfig(steps=args.steps, language=language)
     for mode in adapt.MODES:
         started = time.perf_counter()
         profile = adapt.adapt(model, mode, refs, texts, cfg=cfg)

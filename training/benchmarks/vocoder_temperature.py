@@ -1,7 +1,8 @@
 """The WaveNet's sampling temperature, chosen without the judges (issue 14).
 
 Copy synthesis of held-out utterances of *training* speakers (``data/relay_heldout.npz``,
-the utterances every relay's pack leaves out; clean recordings only): each recording's
+which relay packs leave out since relay 5; before, only 24 of them were, so earlier relays'
+vocoder may have heard some; clean recordings only): each recording's
 log-mel through the relayed WaveNet at each temperature of a grid fixed in advance, and the
 log-mel of what comes out compared with the recording's, frame by frame (L1 in the model's
 normalized units, the acoustic model's own loss). Sampling noise (the hiss) raises the quiet
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     best = min(wavenet, key=lambda r: float(r["mel_l1"]))
     result = {"vocoder_file": args.vocoder_file, "vocoder_updates": vocoder.extra.get("updates"),
               "heldout": args.heldout, "speakers": len({speakers[it.speaker] for it in clean}),
+              "utterances": [it.utt_id for it in clean],
               "rows": rows, "chosen_temperature": best["temperature"]}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,10 @@ def clip_batch(clips: list[Clip]) -> dict[str, torch.Tensor]:
     audio, lens = pad_right([c.audio.samples for c in clips], torch.float32)
     batch = {"ids": ids, "text_lens": text_lens, "audio": audio, "lens": lens,
              "f0": pad_right([c.f0 for c in clips], torch.float32)[0]}
-    if all(c.lang is not None for c in clips):
+    named = [c.lang is not None for c in clips]
+    if any(named):
+        if not all(named):
+            raise ValueError("some clips name their language's row and some do not")
         batch["lang"] = torch.tensor([c.lang for c in clips])
     return batch
 
@@ -212,7 +215,7 @@ def _split_one(model: Backbone, clip: Clip, fraction: float) -> tuple[list[Clip]
         audio = Audio(samples=samples, rate=clip.audio.rate, original_rate=clip.audio.original_rate,
                       original_seconds=len(samples) / clip.audio.rate,
                       speech_seconds=len(samples) / clip.audio.rate)
-        return Clip(audio, ids, clip.f0[lo:hi])
+        return Clip(audio, ids, clip.f0[lo:hi], clip.lang)
 
     head = part(torch.cat([clip.ids[:cut], eos]), 0, frame)
     tail = part(torch.cat([bos, clip.ids[cut + 1 :]]), frame, frames)

@@ -229,8 +229,8 @@ class AcousticModel(nn.Module):
 
         ids (B, N); mels (B, M, T) normalized log-mel; pitch_frames (B, T) normalized log-F0
         (0 where unvoiced); g (B, S). Returns a dict of scalar losses with ``total``. A dict
-        passed as ``outputs`` receives what further losses need: the token states ``x`` and
-        ``text_mask``, the predicted and target mels ``mel_pred``/``mel`` and ``mel_mask``.
+        passed as ``outputs`` receives what further losses need: ``text_mask``, the predicted
+        and target mels ``mel_pred``/``mel`` and ``mel_mask``.
         ``lang`` as for :meth:`encode`.
         """
         a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior, lang)
@@ -240,7 +240,7 @@ class AcousticModel(nn.Module):
         pitch_pred = self.predict_pitch(x, text_mask, g)
         mel_pred, _ = self.decode(x, token_pitch, durations, g, max_frames=mels.shape[-1])
         if outputs is not None:
-            outputs.update(x=x, text_mask=text_mask, mel_pred=mel_pred, mel=mels, mel_mask=mel_mask)
+            outputs.update(text_mask=text_mask, mel_pred=mel_pred, mel=mels, mel_mask=mel_mask)
         n_tokens = text_mask.sum().clamp(min=1)
         n_frames = mel_mask.sum().clamp(min=1)
         losses = {

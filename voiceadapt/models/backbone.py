@@ -38,7 +38,10 @@ class BackboneConfig:
         return self.acoustic.speaker_channels
 
     def to_dict(self) -> dict[str, dict[str, object]]:
-        return {"acoustic": asdict(self.acoustic), "wavenet": asdict(self.wavenet),
+        acoustic = asdict(self.acoustic)
+        if not acoustic["languages"]:  # a model without languages is stored (and fingerprinted)
+            del acoustic["languages"]  # as before they existed: its voices stay valid
+        return {"acoustic": acoustic, "wavenet": asdict(self.wavenet),
                 "encoder": asdict(self.encoder)}
 
     @classmethod
@@ -233,7 +236,7 @@ class Backbone(nn.Module):
         return {
             "config": self.cfg.to_dict(),
             "speakers": self.speakers,
-            "languages": self.languages,
+            **({"languages": self.languages} if self.languages else {}),
             "symbols": self.symbols.to_dict(),
             "features": self.features.to_dict(),
             "stats": self.stats.to_dict(),
