@@ -78,9 +78,11 @@ def loss_at_end(metrics: Path, last: int = 10) -> dict[str, float]:
     return {k: round(float(np.mean([r[k] for r in tail])), 4) for k in keys} if tail else {}
 
 
-def heldout_mel(model_path: Path, heldout: Path) -> float:
-    """The acoustic model's mel L1 (teacher-forced, table embeddings, eval mode) on the
-    utterances ``prepare`` kept out of the pack."""
+def heldout_mel(model_path: Path, heldout: Path) -> dict[str, float]:
+    """The acoustic model's mel L1 (teacher-forced, eval mode) on the utterances ``prepare``
+    kept out of the pack, with the table's embeddings (``table``) and with SEA-ENC's, the
+    encoder on the held-out utterance itself (``encoder``): a relay that fits its training
+    speakers' rows while the encoder's path to new voices gets worse shows in the second."""
     import torch
 
     from training.data import BatchSampler
@@ -94,10 +96,16 @@ def heldout_mel(model_path: Path, heldout: Path) -> float:
     if speakers != model.speakers:
         raise ValueError(f"{heldout} was packed from other speakers than {model_path}'s")
     a = BatchSampler(items, model.features, seed=0).acoustic(len(items))
+    from training.step import reference_embedding
+
+    lang = batch_languages(model, a)
+    out = {}
     with torch.no_grad():
-        g = model.speaker_table(a.speakers)
-        return float(L.acoustic_losses(model, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
-                                       lang=batch_languages(model, a))["mel"])
+        for name, g in (("table", model.speaker_table(a.speakers)),
+                        ("encoder", reference_embedding(model, a))):
+            out[name] = float(L.acoustic_losses(model, a.ids, a.text_lens, a.audio, a.mel_lens,
+                                                a.f0, g, lang=lang)["mel"])
+    return out
 
 
 def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED,
@@ -141,8 +149,9 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED,
     init = carried / "init.safetensors"
     if trained_acoustic and heldout.exists() and init.exists():
         before, after = heldout_mel(init, heldout), heldout_mel(backbone, heldout)
-        row["heldout_mel"] = {"before": round(before, 4), "after": round(after, 4)}
-        replace_init = after <= before
+        row["heldout_mel"] = {k: {"before": round(before[k], 4), "after": round(after[k], 4)}
+                              for k in before}
+        replace_init = all(after[k] <= before[k] for k in before)
     row["next_init"] = "this relay's backbone" if replace_init else "kept"
     committed.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
