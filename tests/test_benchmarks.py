@@ -40,3 +40,15 @@ def test_pre_emphasis_round_trip_and_noise_shaping():
     plain, shaped = (band_db(out[k] - x) for k in ("mu-law 8-bit", "pre-emphasis 0.85 + mu-law 8-bit"))
     assert shaped < plain - 3
     assert band_db(out["mu-law 10-bit"] - x) < plain - 6  # 4x the classes: about 12 dB less
+
+
+def test_adaptation_benchmark_refuses_a_model_that_names_no_vocoder(tmp_path):
+    """A checkpoint fresh from training recommends no vocoder, so "auto" would measure every
+    mode through the WaveNet: the benchmark says so instead of running."""
+    from tests.helpers import compact_backbone
+    from training.benchmarks.adaptation import main
+    from voiceadapt.models.checkpoint import save
+
+    path = save(compact_backbone(), tmp_path / "fresh.safetensors")
+    with pytest.raises(SystemExit, match="recommends no vocoder"):
+        main(["--model", str(path), "--corpus", str(tmp_path / "none"), "--out", str(tmp_path / "o")])

@@ -488,6 +488,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     model = load(args.model)
+    if model.recommended_vocoder is None:
+        # "auto" would then mean the WaveNet, whose copy-synthesis ceiling (about 0.5) caps
+        # every mode: a checkpoint fresh from training names none (2026-11-27: a whole run
+        # measured through it by mistake)
+        raise SystemExit(f"{args.model} recommends no vocoder: save it with extra "
+                         "{'vocoder': 'griffin-lim'} (or 'wavenet') to say which it speaks through")
     corpus = read_corpus(args.corpus)
     speakers = sorted({u.speaker for u in corpus.split("dev")})
     if 0 < args.speakers < len(speakers):
