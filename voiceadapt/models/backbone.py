@@ -210,7 +210,7 @@ class Backbone(nn.Module):
             if known.split("-")[0] == base:
                 return i
         raise ValueError(f"this model was not trained on language {code!r}; it knows "
-                       f"{', '.join(self.languages) or 'no language by name'}")
+                         f"{', '.join(self.languages) or 'no language by name'}")
 
     def language_ids(self, codes: list[str] | tuple[str, ...]) -> torch.Tensor | None:
         """(B,) rows for ``codes``, on the model's device; None for a model without a language
