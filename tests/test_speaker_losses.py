@@ -81,22 +81,25 @@ def test_the_adversary_learns_the_speaker_while_its_gradient_hides_it():
 
 
 def test_the_adversary_trains_the_text_encoder_and_never_reaches_the_speaker_embeddings():
-    """Its classifier reads an encoding made without g: the reversed gradient reaches the
-    phoneme embeddings and the encoder blocks, never the table, the blocks' speaker
-    projections or the SEA-ENC encoder (which makes g in most batches)."""
+    """Its classifier reads an encoding made without g or a language row: the reversed
+    gradient reaches the phoneme embeddings and the encoder blocks, never the table, the
+    blocks' speaker projections, the SEA-ENC encoder (which makes g in most batches) or the
+    language embedding."""
     from tests.helpers import compact_backbone, speechlike
     from training.data import BatchSampler, Item
     from training.step import TrainStep
+    from training.train import with_languages
     from voiceadapt.audio import float_to_pcm16
 
-    model = compact_backbone(("a", "b", "c")).train()
+    model = with_languages(compact_backbone(("a", "b", "c")), ["cs", "en-us", "it"]).train()
     params = model.features
     items = []
     for i in range(6):
         audio = float_to_pcm16(speechlike(0.8, params.sample_rate, f0=100 + 30 * (i % 3), seed=i))
         frames = params.num_frames(len(audio))
         items.append(Item(i % 3, np.array([1, 5 + i, 9, 13, 7, 2]), audio,
-                          np.full(frames, 100.0 + 30 * (i % 3), np.float32), f"u{i}"))
+                          np.full(frames, 100.0 + 30 * (i % 3), np.float32), f"u{i}",
+                          language=["cs", "en-us", "it"][i % 3]))  # each speaker one language
     batch = BatchSampler(items, params, seed=0).acoustic(6)
     step = TrainStep(model, speaker_adversary=1.0)
     losses = step(batch, None, use_encoder=True, bin_weight=0.0)
@@ -105,7 +108,8 @@ def test_the_adversary_trains_the_text_encoder_and_never_reaches_the_speaker_emb
     assert float(model.acoustic.encoder[0].ff[0].weight.grad.abs().sum()) > 0
     for name, p in model.named_parameters():
         # (a block's speaker projection has a bias, which is speaker-free: it may learn)
-        if name.startswith(("speaker_table", "encoder.")) or name.endswith(".spk.weight"):
+        if name.startswith(("speaker_table", "encoder.", "acoustic.language.")) or \
+                name.endswith(".spk.weight"):
             assert p.grad is None or float(p.grad.abs().sum()) == 0.0, name
 
 

@@ -165,7 +165,7 @@ def test_vocoder_only_run_trains_the_wavenet_alone(relay_inputs, tmp_path):
     assert ledger["cpu_minutes"] > 0 and ledger["gpu_minutes"] == 1.5
 
 
-def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
+def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path, monkeypatch):
     """training/device_train.sh for a few steps on the CPU, then `training.relay land`:
     the vocoder file, its sha256, the ledger row and the next relay's init."""
     from training.config import load_config
@@ -237,6 +237,22 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path):
     assert set(mel) == {"table", "encoder"}
     better = all(m["after"] <= m["before"] for m in mel.values())
     assert row["next_init"] == ("this relay's backbone" if better else "kept")
+
+    # the gate itself: better with the table's embeddings but worse with SEA-ENC's is kept out
+    import training.relay as relay_module
+
+    init_sha = sha256_file(carried / "init.safetensors")
+    scores = {str(carried / "init.safetensors"): {"table": 0.40, "encoder": 0.40},
+              str(out / "backbone.safetensors"): {"table": 0.30, "encoder": 0.41}}
+    monkeypatch.setattr(relay_module, "heldout_mel", lambda model, _: scores[str(model)])
+    save_vocoder(Vocoder(moved.net, moved.features, moved.stats, {**moved.extra, "updates": 130}),
+                 out / "vocoder.safetensors")
+    row = land(out, committed, carried, heldout)
+    assert row["next_init"] == "kept" and sha256_file(carried / "init.safetensors") == init_sha
+    scores[str(out / "backbone.safetensors")]["encoder"] = 0.39
+    save_vocoder(Vocoder(moved.net, moved.features, moved.stats, {**moved.extra, "updates": 140}),
+                 out / "vocoder.safetensors")
+    assert land(out, committed, carried, heldout)["next_init"] == "this relay's backbone"
 
 
 def test_relay_configs_are_valid_and_consistent():

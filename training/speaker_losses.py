@@ -65,9 +65,12 @@ def reverse_gradient(x: torch.Tensor, scale: float = 1.0, clip: float | None = N
 
 
 def speaker_free_encoding(acoustic: nn.Module, ids: torch.Tensor, text_mask: torch.Tensor,
-                          g: torch.Tensor, lang: torch.Tensor | None = None) -> torch.Tensor:
-    """The text encoder's token states (B, N, D) with g = 0: what the text alone says."""
-    return acoustic.encode(ids, text_mask, torch.zeros_like(g), lang)
+                          g: torch.Tensor) -> torch.Tensor:
+    """The text encoder's token states (B, N, D) with g = 0 and no language row: what the
+    phonemes alone say. (Each speaker speaks mostly one language, so a language row would be
+    the classifier's best clue, and the reversed gradient would teach that row to hide the
+    language it exists to carry.)"""
+    return acoustic.encode(ids, text_mask, torch.zeros_like(g))
 
 
 class SpeakerAdversary(nn.Module):

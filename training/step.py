@@ -115,7 +115,7 @@ class TrainStep(nn.Module):
                                                      out["mel_mask"])
             losses["total"] = losses["total"] + self.speaker_consistency * losses["scl"]
         if self.adversary is not None:
-            free = speaker_free_encoding(m.acoustic, a.ids.to(g.device), out["text_mask"], g, lang)
+            free = speaker_free_encoding(m.acoustic, a.ids.to(g.device), out["text_mask"], g)
             losses["adv"] = self.adversary(free, out["text_mask"], spk)
             losses["total"] = losses["total"] + self.speaker_adversary * losses["adv"]
         losses["wavenet"] = self.wavenet_loss(w) if w is not None else torch.zeros((), device=g.device)
