@@ -244,7 +244,8 @@ def test_relay_script_on_cpu_and_landing(relay_inputs, tmp_path, monkeypatch):
     init_sha = sha256_file(carried / "init.safetensors")
     scores = {str(carried / "init.safetensors"): {"table": 0.40, "encoder": 0.40},
               str(out / "backbone.safetensors"): {"table": 0.30, "encoder": 0.41}}
-    monkeypatch.setattr(relay_module, "heldout_mel", lambda model, _: scores[str(model)])
+    monkeypatch.setattr(relay_module, "heldout_mels",
+                        lambda models, _: [scores[str(m)] for m in models])
     save_vocoder(Vocoder(moved.net, moved.features, moved.stats, {**moved.extra, "updates": 130}),
                  out / "vocoder.safetensors")
     row = land(out, committed, carried, heldout)

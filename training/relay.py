@@ -78,34 +78,37 @@ def loss_at_end(metrics: Path, last: int = 10) -> dict[str, float]:
     return {k: round(float(np.mean([r[k] for r in tail])), 4) for k in keys} if tail else {}
 
 
-def heldout_mel(model_path: Path, heldout: Path) -> dict[str, float]:
-    """The acoustic model's mel L1 (teacher-forced, eval mode) on the utterances ``prepare``
+def heldout_mels(model_paths: list[Path], heldout: Path) -> list[dict[str, float]]:
+    """Each acoustic model's mel L1 (teacher-forced, eval mode) on the utterances ``prepare``
     kept out of the pack, with the table's embeddings (``table``) and with SEA-ENC's, the
     encoder on the held-out utterance itself (``encoder``): a relay that fits its training
-    speakers' rows while the encoder's path to new voices gets worse shows in the second."""
+    speakers' rows while the encoder's path to new voices gets worse shows in the second.
+    The held-out pack is read and batched once for all the models."""
     import torch
 
     from training.data import BatchSampler
     from training.pack import read_pack
-    from training.step import batch_languages
+    from training.step import batch_languages, reference_embedding
     from voiceadapt.models import losses as L
     from voiceadapt.models.checkpoint import load
 
-    model = load(model_path).eval()
-    items, speakers = read_pack(heldout, model.features)
-    if speakers != model.speakers:
-        raise ValueError(f"{heldout} was packed from other speakers than {model_path}'s")
-    a = BatchSampler(items, model.features, seed=0).acoustic(len(items))
-    from training.step import reference_embedding
-
-    lang = batch_languages(model, a)
-    out = {}
-    with torch.no_grad():
-        for name, g in (("table", model.speaker_table(a.speakers)),
-                        ("encoder", reference_embedding(model, a))):
-            out[name] = float(L.acoustic_losses(model, a.ids, a.text_lens, a.audio, a.mel_lens,
-                                                a.f0, g, lang=lang)["mel"])
-    return out
+    models = [load(path).eval() for path in model_paths]
+    items, speakers = read_pack(heldout, models[0].features)
+    a = BatchSampler(items, models[0].features, seed=0).acoustic(len(items))
+    scores = []
+    for path, model in zip(model_paths, models, strict=True):
+        model.features.check_compatible(models[0].features)
+        if speakers != model.speakers:
+            raise ValueError(f"{heldout} was packed from other speakers than {path}'s")
+        lang = batch_languages(model, a)
+        out = {}
+        with torch.no_grad():
+            for name, g in (("table", model.speaker_table(a.speakers)),
+                            ("encoder", reference_embedding(model, a))):
+                out[name] = float(L.acoustic_losses(model, a.ids, a.text_lens, a.audio,
+                                                    a.mel_lens, a.f0, g, lang=lang)["mel"])
+        scores.append(out)
+    return scores
 
 
 def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED,
@@ -113,7 +116,8 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED,
     """Check and take in a relay's files; returns the ledger row it appended.
 
     The backbone becomes the next relay's init only if the relay trained the acoustic model
-    and, where ``prepare`` kept held-out utterances, did not make their mel loss worse."""
+    and, where ``prepare`` kept held-out utterances, made their mel loss no worse with either
+    kind of embedding (:func:`heldout_mels`)."""
     vocoder_file, backbone = folder / "vocoder.safetensors", folder / "backbone.safetensors"
     for path in (vocoder_file, backbone, folder / "metrics.jsonl", folder / "config.toml"):
         if not path.exists():
@@ -148,7 +152,7 @@ def land(folder: Path, committed: Path = COMMITTED, carried: Path = CARRIED,
     replace_init = trained_acoustic
     init = carried / "init.safetensors"
     if trained_acoustic and heldout.exists() and init.exists():
-        before, after = heldout_mel(init, heldout), heldout_mel(backbone, heldout)
+        before, after = heldout_mels([init, backbone], heldout)
         row["heldout_mel"] = {k: {"before": round(before[k], 4), "after": round(after[k], 4)}
                               for k in before}
         replace_init = all(after[k] <= before[k] for k in before)

@@ -62,14 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     if not clean:
         raise SystemExit(f"{args.heldout} holds no clean utterance")
     g = torch.zeros(1, model.cfg.speaker_channels)  # the universal WaveNet hears mels alone
+    # the recordings' own log-mels: each system's input and the reference it is scored against
+    mels = [model.stats.normalize_mel(log_mel(torch.as_tensor(pcm16_to_float(it.audio)),
+                                              model.features)) for it in clean]
     rows: list[dict[str, object]] = []
     systems: list[tuple[str, str, float]] = [("griffin-lim", "griffin-lim", 1.0)]
     systems += [(f"wavenet T={t:g}", "wavenet", t) for t in args.temperatures]
     for name, kind, temperature in systems:
         l1, high, seconds, audio_s = [], [], 0.0, 0.0
-        for i, it in enumerate(clean):
-            wav = pcm16_to_float(it.audio)
-            mel = model.stats.normalize_mel(log_mel(torch.as_tensor(wav), model.features))
+        for i, mel in enumerate(mels):
             start = time.perf_counter()
             out = vocode(model, mel[None], g, kind, generator=torch.Generator().manual_seed(i),
                          temperature=temperature)[0].numpy()
