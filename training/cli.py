@@ -54,6 +54,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return train_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
 
 
+def _cmd_meta(args: argparse.Namespace) -> int:
+    from training.meta_speakers import main as meta_main
+
+    return meta_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser, sub = command_parser("python -m training", __doc__)
 
@@ -62,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="TOML config, e.g. configs/default.toml (stored in the run)")
     p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("meta", help="meta-learn a start for the adaptation modes on speaker tasks "
+                                    "(Reptile, first-order MAML; training/meta_speakers.py)")
+    p.add_argument("--config", help="TOML config, e.g. configs/meta_reptile_patch.toml")
+    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
+    p.set_defaults(func=_cmd_meta)
 
     corpus = sub.add_parser("corpus", help="build, import or summarize a training corpus")
     csub = corpus.add_subparsers(dest="corpus_command", required=True)

@@ -147,3 +147,71 @@ def from_dict(data: dict[str, Any]) -> RunConfig:
 def load_config(path: str | Path) -> RunConfig:
     with open(path, "rb") as f:
         return from_dict(tomllib.load(f))
+
+
+# -- meta-learning on speaker tasks (training/meta_speakers.py) ------------------------------
+META_METHODS = ("reptile", "fomaml")
+META_ADAPTS = ("patch", "all")
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    """A meta-learned start for the adaptation modes: a task is one speaker, its support a few
+    seconds of its clips, its query other clips of the same speaker."""
+
+    method: str = "reptile"  # reptile (Nichol et al. 2018) or fomaml (first-order MAML)
+    # the parameters the inner loop adapts and the outer loop meta-learns: "patch" (PATCH's
+    # norms and biases) or "all" (every weight SEA-ALL fine-tunes)
+    adapt: str = "patch"
+    init: str = ""  # backbone checkpoint to start from; "" is the bundled model
+    meta_steps: int = 300
+    tasks_per_step: int = 4
+    # the inner loop is PATCH's / SEA-ALL's weight stage (voiceadapt/adapt/fit.py): Adam on the
+    # adapted weights and g from SEA-ENC's estimate, at the product's learning rates
+    inner_steps: int = 8
+    lr_weights: float = 2e-4
+    lr_embedding: float = 0.02
+    # reptile: the share of the way to the tasks' mean adapted weights, annealed linearly to 0
+    # (Nichol et al.); fomaml: Adam's learning rate on the query gradient at the adapted weights
+    outer_lr: float = 1.0
+    support_seconds: float = 8.0  # whole clips up to this much audio (at least one)
+    query_clips: int = 2
+    max_minutes: float = 0.0  # > 0: stop (and save) after this much wall time
+    checkpoint_every: int = 50
+    keep_checkpoints: int = 2
+    log_every: int = 5
+    seed: int = 0
+    threads: int = 0  # torch threads (0: torch's default)
+
+
+@dataclass(frozen=True)
+class MetaRunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    meta: MetaConfig = field(default_factory=MetaConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
+    sections = {"data": DataConfig, "meta": MetaConfig}
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    cfg = MetaRunConfig(**{name: _build(cls, data.get(name, {}), name)
+                           for name, cls in sections.items()})
+    m = cfg.meta
+    if m.method not in META_METHODS:
+        raise ValueError(f"meta.method must be one of {', '.join(META_METHODS)}, got {m.method!r}")
+    if m.adapt not in META_ADAPTS:
+        raise ValueError(f"meta.adapt must be one of {', '.join(META_ADAPTS)}, got {m.adapt!r}")
+    if min(m.meta_steps, m.tasks_per_step, m.inner_steps, m.query_clips) < 1:
+        raise ValueError("meta.meta_steps, tasks_per_step, inner_steps and query_clips must be >= 1")
+    if min(m.lr_weights, m.lr_embedding, m.outer_lr, m.support_seconds) <= 0:
+        raise ValueError("meta learning rates and support_seconds must be > 0")
+    return cfg
+
+
+def load_meta_config(path: str | Path) -> MetaRunConfig:
+    with open(path, "rb") as f:
+        return meta_from_dict(tomllib.load(f))

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from training.config import RunConfig, load_config
+from training.config import DataConfig, RunConfig, load_config
 from training.data import AcousticBatch, BatchSampler, Item, WaveNetBatch, load_corpus_items
 from training.step import TrainStep
 from voiceadapt.audio import FeatureParams, log_mel, pcm16_to_float
@@ -410,17 +411,19 @@ class Trainer:
                 self.save()
 
 
-def prepare_run(run: Path, config_path: str | None) -> RunConfig:
-    """Create the run folder (config, git hash) or check an existing one's config."""
+def prepare_run(run: Path, config_path: str | None,
+                loader: Callable[[str | Path], Any] = load_config) -> Any:
+    """Create the run folder (config, git hash) or check an existing one's config (read by
+    ``loader``: a backbone run's by default)."""
     run.mkdir(parents=True, exist_ok=True)
     stored = run / "config.toml"
     if config_path is None:
         if not stored.exists():
             raise FileNotFoundError(f"{run} has no config.toml; pass --config")
-        return load_config(stored)
-    cfg = load_config(config_path)
+        return loader(stored)
+    cfg = loader(config_path)
     if stored.exists():
-        if load_config(stored) != cfg:
+        if loader(stored) != cfg:
             raise ValueError(f"{run} was started with another config ({stored}); use a new --run-dir")
     elif int(os.environ.get("RANK", "0")) == 0:
         atomic_write_text(stored, Path(config_path).read_text())
@@ -428,12 +431,13 @@ def prepare_run(run: Path, config_path: str | None) -> RunConfig:
     return cfg
 
 
-def load_items(cfg: RunConfig, params: FeatureParams) -> tuple[list[Item], list[str]]:
-    if cfg.data.pack:
+def load_items(data: DataConfig, params: FeatureParams) -> tuple[list[Item], list[str]]:
+    """The training split's items: from a pack, or from a corpus and its feature cache."""
+    if data.pack:
         from training.pack import read_pack
 
-        return read_pack(cfg.data.pack, params)
-    return load_corpus_items(cfg.data.corpus, cfg.data.cache, params, "train", cfg.data.max_frames)
+        return read_pack(data.pack, params)
+    return load_corpus_items(data.corpus, data.cache, params, "train", data.max_frames)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -444,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run_dir)
     cfg = prepare_run(run, args.config)
     params = FeatureParams()
-    items, speakers = load_items(cfg, params)
+    items, speakers = load_items(cfg.data, params)
     trainer = Trainer(cfg, run, items, speakers, params)
     trainer.log(f"{len(items)} utterances, {len(speakers)} speakers, "
                 f"{sum(p.numel() for p in trainer.model.parameters()) / 1e6:.2f} M parameters, "

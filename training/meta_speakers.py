@@ -1,0 +1,431 @@
+"""Meta-learned starts for voice adaptation: Reptile and first-order MAML on speaker tasks.
+
+A task is one speaker of a training corpus: its support is whole clips up to a few seconds
+(what a user uploads), its query other clips of the same speaker. The inner loop is the weight
+stage of PATCH (or SEA-ALL) in ``voiceadapt/adapt/fit.py``: g from SEA-ENC's estimate on the
+support, then Adam on g and the adapted weights at the product's learning rates, on the same
+generator loss. The outer loop moves the backbone's adapted weights so that this inner loop
+ends lower on the query:
+
+- Reptile (Nichol et al. 2018): toward the tasks' mean adapted weights, the step annealed
+  linearly to 0;
+- FOMAML (Finn et al. 2017, first order): Adam on the query gradient at the adapted weights.
+
+    python -m training meta --config configs/meta_reptile_patch.toml --run-dir runs/meta_reptile_patch
+
+The run folder is like a backbone run's: ``config.toml``, ``git.txt``, ``metrics.jsonl``,
+``tb/``, and ``step_XXXXXXX.safetensors`` (a backbone that the adaptation modes and benchmarks
+load as it is) with ``step_XXXXXXX.train.pt`` beside it; running the command again resumes.
+SIGTERM saves before stopping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import signal
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training.config import MetaRunConfig, load_meta_config
+from training.data import Item
+from training.train import find_resume_state, git_hash, load_items, prepare_run
+from voiceadapt.adapt.fit import (
+    Clip,
+    FitConfig,
+    clip_batch,
+    generator_loss,
+    patch_parameter_names,
+    uses_wavenet,
+)
+from voiceadapt.adapt.sea_enc import embedding_from_clips
+from voiceadapt.audio import Audio, FeatureParams, pcm16_to_float
+from voiceadapt.files import atomic_path, atomic_write_text
+from voiceadapt.models.backbone import Backbone
+from voiceadapt.models.checkpoint import save as save_backbone
+
+
+@dataclass(frozen=True)
+class InnerLoop:
+    """What one adaptation hears and how fast it moves (the product's values by default)."""
+
+    steps: int = 8
+    lr_weights: float = FitConfig.lr_weights
+    lr_embedding: float = FitConfig.lr_embedding
+    wavenet: bool = False  # through the WaveNet's loss too (a model whose vocoder is the WaveNet)
+    segment: int = FitConfig.segment
+
+
+@dataclass(eq=False)
+class SpeakerTask:
+    speaker: str
+    support: list[Clip]
+    query: list[Clip]
+
+    @property
+    def support_seconds(self) -> float:
+        return sum(c.audio.seconds for c in self.support)
+
+
+def adapted_names(model: Backbone, adapt: str, wavenet: bool) -> list[str]:
+    """The parameters an adaptation mode changes: "patch" (PATCH's norms and biases) or "all"
+    (SEA-ALL's every weight); the WaveNet's only when the fit hears its loss."""
+    names = patch_parameter_names(model) if adapt == "patch" else [n for n, _ in model.named_parameters()]
+    return [n for n in names if wavenet or not n.startswith("wavenet.")]
+
+
+def item_clip(item: Item, rate: int, lang: int | None) -> Clip:
+    """A training utterance as an adaptation clip (what ``prepare_clips`` makes of an upload)."""
+    samples = pcm16_to_float(item.audio)
+    seconds = len(samples) / rate
+    return Clip(Audio(samples, rate, rate, seconds, seconds),
+                torch.from_numpy(item.ids.astype(np.int64)),
+                torch.from_numpy(item.f0.astype(np.float32)), lang)
+
+
+def language_row(model: Backbone, language: str) -> int | None:
+    """The language embedding's row for a transcript language (None: the model has none)."""
+    return model.language_index(language) if model.languages else None
+
+
+class SpeakerTasks:
+    """Speaker tasks drawn from a corpus's items: support = whole clips up to
+    ``support_seconds`` (at least one), query = up to ``query_clips`` other clips."""
+
+    def __init__(self, model: Backbone, items: list[Item], speakers: list[str],
+                 support_seconds: float, query_clips: int):
+        self.model, self.speakers = model, speakers
+        self.support_seconds, self.query_clips = support_seconds, query_clips
+        by_speaker: dict[int, list[Item]] = defaultdict(list)
+        for it in usable_items(model, items):
+            by_speaker[it.speaker].append(it)
+        self.by_speaker = {s: its for s, its in sorted(by_speaker.items()) if len(its) >= 2}
+        if not self.by_speaker:
+            raise ValueError("no speaker has two utterances this model can read: a task needs "
+                             "a support clip and a query clip of the same speaker")
+        self.rate = model.features.sample_rate
+
+    def __len__(self) -> int:
+        return len(self.by_speaker)
+
+    def sample(self, rng: np.random.Generator) -> SpeakerTask:
+        keys = list(self.by_speaker)
+        speaker = keys[int(rng.integers(len(keys)))]
+        its = [self.by_speaker[speaker][i] for i in rng.permutation(len(self.by_speaker[speaker]))]
+        return self.task(speaker, its)
+
+    def task(self, speaker: int, its: Sequence[Item]) -> SpeakerTask:
+        """Support from the front of ``its`` up to the support budget, query from what follows."""
+        support, total = [], 0.0
+        for it in its[:-1]:  # the last clip is always left for the query
+            seconds = len(it.audio) / self.rate
+            if support and total + seconds > self.support_seconds:
+                break
+            support.append(it)
+            total += seconds
+        query = list(its[len(support):len(support) + self.query_clips])
+
+        def clip(it: Item) -> Clip:
+            return item_clip(it, self.rate, language_row(self.model, it.language))
+
+        return SpeakerTask(self.speakers[speaker], [clip(i) for i in support], [clip(i) for i in query])
+
+
+def usable_items(model: Backbone, items: list[Item]) -> list[Item]:
+    """Items whose phonemes the model's symbol table holds and whose language it knows."""
+    n = len(model.symbols)
+    out = []
+    for it in items:
+        if len(it.ids) and int(it.ids.max()) >= n:
+            continue
+        if model.languages:
+            try:
+                model.language_index(it.language)
+            except (ValueError, KeyError):
+                continue
+        out.append(it)
+    return out
+
+
+@contextmanager
+def trainable(model: Backbone, names: Sequence[str]) -> Iterator[dict[str, nn.Parameter]]:
+    """Only ``names`` require gradients inside the block; the flags are restored after."""
+    params = dict(model.named_parameters())
+    flags = {n: p.requires_grad for n, p in params.items()}
+    chosen = set(names)
+    try:
+        for n, p in params.items():
+            p.requires_grad_(n in chosen)
+        yield {n: params[n] for n in names}
+    finally:
+        for n, p in params.items():
+            p.requires_grad_(flags[n])
+
+
+def task_loss(model: Backbone, clips: list[Clip], g: torch.Tensor, inner: InnerLoop,
+              seed: int) -> torch.Tensor:
+    """The generator loss of ``clips`` under g, with seeded WaveNet segments."""
+    return generator_loss(model, clip_batch(clips), g, inner.segment,
+                          torch.Generator().manual_seed(seed), inner.wavenet)
+
+
+def inner_fit(model: Backbone, names: Sequence[str], task: SpeakerTask, inner: InnerLoop,
+              generator: torch.Generator, g0: torch.Tensor | None = None,
+              on_step: Callable[[int, torch.Tensor], None] | None = None,
+              ) -> tuple[torch.Tensor, list[float]]:
+    """Adapt ``model`` in place to the task's support: Adam on g (from SEA-ENC's estimate) and
+    the named weights. Returns the adapted g and the support loss of each step."""
+    if g0 is None:
+        g0 = embedding_from_clips(model, [c.audio for c in task.support])
+    g = nn.Parameter(g0.detach().clone())
+    batch = clip_batch(task.support)
+    losses = []
+    with trainable(model, names) as params:
+        opt = torch.optim.Adam([{"params": list(params.values()), "lr": inner.lr_weights},
+                                {"params": [g], "lr": inner.lr_embedding}])
+        for step in range(1, inner.steps + 1):
+            loss = generator_loss(model, batch, g, inner.segment, generator, inner.wavenet)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            if on_step is not None:
+                on_step(step, g.detach())
+    return g.detach(), losses
+
+
+def adaptation_curve(model: Backbone, names: Sequence[str], task: SpeakerTask, inner: InnerLoop,
+                     at: Sequence[int], seed: int = 0) -> list[dict[str, float]]:
+    """Query loss after each step count in ``at`` (0: SEA-ENC's estimate, nothing adapted) of one
+    inner loop on a copy of the model, with the wall seconds the fit had taken by then."""
+    work = copy.deepcopy(model).eval()
+    g0 = embedding_from_clips(work, [c.audio for c in task.support])
+    wanted = sorted(set(at))
+    out = []
+    started = time.perf_counter()
+
+    def record(step: int, g: torch.Tensor) -> None:
+        if step in wanted:
+            spent = time.perf_counter() - started
+            with torch.no_grad():
+                q = float(task_loss(work, task.query, g, inner, seed + 1))
+            out.append({"step": step, "query_loss": q, "seconds": spent})
+
+    record(0, g0)
+    steps = max(wanted)
+    if steps:
+        inner_fit(work, names, task, InnerLoop(steps, inner.lr_weights, inner.lr_embedding,
+                                               inner.wavenet, inner.segment),
+                  torch.Generator().manual_seed(seed), g0, record)
+    return out
+
+
+class MetaTrainer:
+    """Reptile or FOMAML over speaker tasks, on the parameters one adaptation mode changes."""
+
+    def __init__(self, cfg: MetaRunConfig, run: Path, model: Backbone, items: list[Item],
+                 speakers: list[str]):
+        self.cfg, self.run = cfg, run
+        m = cfg.meta
+        self.model = model.eval()
+        self.inner = InnerLoop(m.inner_steps, m.lr_weights, m.lr_embedding,
+                               uses_wavenet(model, FitConfig()))
+        self.names = adapted_names(model, m.adapt, self.inner.wavenet)
+        self.params = {n: p for n, p in model.named_parameters() if n in set(self.names)}
+        self.tasks = SpeakerTasks(model, items, speakers, m.support_seconds, m.query_clips)
+        self.rng = np.random.default_rng(m.seed)
+        self.generator = torch.Generator().manual_seed(m.seed)
+        self.opt = (torch.optim.Adam(list(self.params.values()), lr=m.outer_lr)
+                    if m.method == "fomaml" else None)
+        self.step = 0
+        self.tasks_seen = 0
+        self.train_seconds = 0.0
+        self.started = 0.0
+        self.init_extra = dict(getattr(model, "extra", {}) or {})
+
+    def log(self, message: str) -> None:
+        tqdm.write(f"[meta] {message}")
+
+    def _restore(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            for n, p in self.params.items():
+                p.copy_(state[n])
+
+    def meta_step(self) -> dict[str, float]:
+        """One outer update over ``tasks_per_step`` speaker tasks; returns its figures."""
+        m = self.cfg.meta
+        start = {n: p.detach().clone() for n, p in self.params.items()}
+        total = {n: torch.zeros_like(p) for n, p in self.params.items()}
+        before, after, first, last = [], [], [], []
+        for _ in range(m.tasks_per_step):
+            task = self.tasks.sample(self.rng)
+            seed = int(self.rng.integers(2**31))
+            self._restore(start)
+            g0 = embedding_from_clips(self.model, [c.audio for c in task.support])
+            with torch.no_grad():
+                before.append(float(task_loss(self.model, task.query, g0, self.inner, seed)))
+            g, losses = inner_fit(self.model, self.names, task, self.inner, self.generator, g0)
+            first.append(losses[0])
+            last.append(losses[-1])
+            if self.opt is not None:  # FOMAML: the query gradient at the adapted weights
+                with trainable(self.model, self.names) as params:
+                    q = task_loss(self.model, task.query, g, self.inner, seed)
+                    # some patch tensors (the encoder's) take no part in the query loss
+                    grads = torch.autograd.grad(q, list(params.values()), allow_unused=True)
+                for acc, grad in zip(total.values(), grads, strict=True):
+                    if grad is not None:
+                        acc += grad
+                after.append(float(q.detach()))
+            else:  # Reptile: where the inner loop went
+                with torch.no_grad():
+                    after.append(float(task_loss(self.model, task.query, g, self.inner, seed)))
+                    for n, acc in total.items():
+                        acc += self.params[n].detach() - start[n]
+            self.tasks_seen += 1
+        self._restore(start)
+        k = m.tasks_per_step
+        if self.opt is not None:
+            for n, p in self.params.items():
+                p.grad = total[n] / k
+            self.opt.step()
+            self.opt.zero_grad(set_to_none=True)
+            move = None
+        else:
+            eps = m.outer_lr * (1.0 - self.step / m.meta_steps)
+            with torch.no_grad():
+                for n, p in self.params.items():
+                    p += eps * total[n] / k
+            move = float(sum(float((total[n] / k).pow(2).sum()) for n in total) ** 0.5) * eps
+        self.step += 1
+        out = {"query_before": float(np.mean(before)), "query_after": float(np.mean(after)),
+               "support_first": float(np.mean(first)), "support_last": float(np.mean(last))}
+        out["query_gain"] = out["query_before"] - out["query_after"]
+        if move is not None:
+            out["outer_move"] = move
+        return out
+
+    # -- run folder -------------------------------------------------------------------------
+    def resume(self) -> None:
+        state, skipped = find_resume_state(self.run)
+        for s in skipped:
+            self.log(f"skipping unreadable checkpoint {s}")
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        if self.opt is not None:
+            self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.tasks_seen = int(state["tasks_seen"])
+        self.train_seconds = float(state["train_seconds"])
+        self.rng.bit_generator.state = state["rng"]
+        self.generator.set_state(state["generator"])
+        self.log(f"resumed from meta-step {self.step}")
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self.started if self.started else 0.0
+
+    def save(self) -> None:
+        name = f"step_{self.step:07d}"
+        m = self.cfg.meta
+        seconds = self.train_seconds + self._elapsed()
+        extra = {**self.init_extra, "step": self.step, "git": git_hash(),
+                 "meta": {"method": m.method, "adapt": m.adapt, "meta_steps": self.step,
+                          "tasks": self.tasks_seen, "init": m.init or "bundled",
+                          "cpu_minutes": round(seconds / 60, 2)}}
+        save_backbone(self.model, self.run / f"{name}.safetensors", extra=extra)
+        with atomic_path(self.run / f"{name}.train.pt") as tmp:
+            torch.save({"model": self.model.state_dict(), "step": self.step,
+                        "optimizer": self.opt.state_dict() if self.opt is not None else None,
+                        "tasks_seen": self.tasks_seen, "train_seconds": seconds,
+                        "rng": self.rng.bit_generator.state,
+                        "generator": self.generator.get_state()}, tmp)
+        atomic_write_text(self.run / "latest", name + "\n")
+        for old in sorted(self.run.glob("step_*.train.pt"))[:-m.keep_checkpoints]:
+            old.unlink()
+            old.with_name(old.name.replace(".train.pt", ".safetensors")).unlink(missing_ok=True)
+
+    def fit(self) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        m = self.cfg.meta
+        writer = SummaryWriter(str(self.run / "tb"))
+        bar = tqdm(total=m.meta_steps, initial=self.step, desc=f"meta ({m.method}, {m.adapt})",
+                   dynamic_ncols=True)
+        self.started = time.perf_counter()
+        try:
+            while self.step < m.meta_steps:
+                if m.max_minutes and self._elapsed() >= 60 * m.max_minutes:
+                    self.log(f"time budget of {m.max_minutes} min reached at meta-step {self.step}")
+                    break
+                figures = self.meta_step()
+                bar.update(1)
+                if self.step % m.log_every == 0 or self.step == m.meta_steps:
+                    bar.set_postfix(gain=f"{figures['query_gain']:.4f}")
+                    for k, v in figures.items():
+                        writer.add_scalar(f"meta/{k}", v, self.step)
+                    with open(self.run / "metrics.jsonl", "a") as f:
+                        f.write(json.dumps({"step": self.step, "time": time.time(),
+                                            "tasks": self.tasks_seen, **figures}) + "\n")
+                if self.step % m.checkpoint_every == 0:
+                    self.save()
+            self.save()
+        except KeyboardInterrupt:  # SIGINT, or SIGTERM (see main): keep what was learned
+            self.log(f"stopped at meta-step {self.step}: saving")
+            self.save()
+            raise
+        finally:
+            bar.close()
+            writer.close()
+
+
+def load_start(init: str) -> Backbone:
+    """The backbone the run starts from: a checkpoint, or the bundled model."""
+    from voiceadapt.inference import load
+
+    return load(init or None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="TOML config (stored in the run folder on first use)")
+    parser.add_argument("--run-dir", required=True, help="run folder; run again to resume")
+    args = parser.parse_args(argv)
+    run = Path(args.run_dir)
+    cfg: MetaRunConfig = prepare_run(run, args.config, load_meta_config)
+    if cfg.meta.threads:
+        torch.set_num_threads(cfg.meta.threads)
+    model = load_start(cfg.meta.init)
+    items, speakers = load_items(cfg.data, FeatureParams())
+    trainer = MetaTrainer(cfg, run, model, items, speakers)
+    trainer.log(f"{len(trainer.tasks)} speakers with tasks, {len(trainer.names)} adapted tensors "
+                f"({sum(p.numel() for p in trainer.params.values()):,} of "
+                f"{sum(p.numel() for p in model.parameters()):,} parameters), "
+                f"{cfg.meta.method}, inner {trainer.inner}")
+    trainer.resume()
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        trainer.log(f"stopped by a signal at meta-step {trainer.step}, after saving")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
