@@ -113,3 +113,69 @@ def test_meta_config_rejects_unknown_methods_and_empty_budgets():
         meta_from_dict({"meta": {"inner_steps": 0}})
     with pytest.raises(ValueError, match="unknown setting"):
         meta_from_dict({"meta": {"inner_stpes": 3}})
+
+
+def test_leo_fits_an_unseen_speaker_better_than_sea_emb(tiny_corpus, tmp_path):
+    """LEO run from a config (the backbone frozen, its own networks learned) adapts the dev
+    speaker to a lower query loss than SEA-EMB's inner loop in the same steps; before
+    meta-training its start is SEA-ENC's estimate."""
+    from training.meta_speakers import (
+        InnerLoop,
+        SpeakerLEO,
+        SpeakerTasks,
+        embedding_curve,
+        load_leo,
+        main,
+    )
+    from voiceadapt.adapt.profile import backbone_fingerprint
+    from voiceadapt.models.checkpoint import load
+
+    init, _, _, dev, dev_speakers = _start(tiny_corpus, tmp_path)
+    config = _config(tmp_path, tiny_corpus, init, method="leo", adapt="embedding", meta_steps=15,
+                     outer_lr=3e-3)
+    run = tmp_path / "run"
+    assert main(["--config", str(config), "--run-dir", str(run)]) == 0
+    assert not list(run.glob("step_*[0-9].safetensors"))  # the backbone is not saved again
+    leo, extra = load_leo(run / "step_0000015.leo.safetensors")
+    plain = load(init)
+    assert extra["backbone"] == backbone_fingerprint(plain) and extra["tasks"] == 30
+
+    tasks = SpeakerTasks(plain, dev, dev_speakers, 4.0, 2)
+    task = tasks.task(0, tasks.by_speaker[0])
+    inner = InnerLoop(steps=4)
+    sea_emb = embedding_curve(plain, task, inner, [0, 4])
+    untrained = embedding_curve(plain, task, inner, [0], SpeakerLEO(leo.channels, leo.latent, leo.cfg))
+    learned = embedding_curve(plain, task, inner, [0, 4], leo)
+    assert sea_emb[1]["query_loss"] < sea_emb[0]["query_loss"]
+    assert untrained[0]["query_loss"] == pytest.approx(sea_emb[0]["query_loss"], abs=1e-3)
+    assert learned[1]["query_loss"] < sea_emb[1]["query_loss"] - 0.05, (sea_emb, learned)
+
+
+def test_a_stop_inside_a_task_leaves_the_start_to_be_saved(tiny_corpus, tmp_path):
+    """SIGTERM arrives while a task's inner loop has moved the weights in place: the weights
+    to be saved are the meta-step's start, and the interrupted step's tasks are not counted."""
+    from training.meta_speakers import MetaTrainer
+    from voiceadapt.models.checkpoint import load
+
+    init, items, speakers, _, _ = _start(tiny_corpus, tmp_path)
+    cfg = meta_from_dict({"meta": {"init": str(init), "meta_steps": 3, "tasks_per_step": 2,
+                                   "inner_steps": 2, "lr_weights": 1e-2}})
+    trainer = MetaTrainer(cfg, tmp_path / "a", load(init), items, speakers)
+    trainer.meta_step()
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    draw = trainer.tasks.sample
+    calls = []
+
+    def second_draw_stops(rng):
+        calls.append(1)
+        if len(calls) == 2:  # the first task's inner loop has run and moved the patch
+            assert any(not torch.equal(p, before[n]) for n, p in trainer.model.named_parameters())
+            raise KeyboardInterrupt
+        return draw(rng)
+
+    trainer.tasks.sample = second_draw_stops
+    with pytest.raises(KeyboardInterrupt):
+        trainer.meta_step()
+    assert trainer.step == 1 and trainer.tasks_seen == 2
+    for n, p in trainer.model.named_parameters():
+        assert torch.equal(p, before[n]), n

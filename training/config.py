@@ -150,8 +150,8 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 # -- meta-learning on speaker tasks (training/meta_speakers.py) ------------------------------
-META_METHODS = ("reptile", "fomaml")
-META_ADAPTS = ("patch", "all")
+META_METHODS = ("reptile", "fomaml", "leo")
+META_ADAPTS = ("patch", "all", "embedding")
 
 
 @dataclass(frozen=True)
@@ -159,9 +159,11 @@ class MetaConfig:
     """A meta-learned start for the adaptation modes: a task is one speaker, its support a few
     seconds of its clips, its query other clips of the same speaker."""
 
-    method: str = "reptile"  # reptile (Nichol et al. 2018) or fomaml (first-order MAML)
-    # the parameters the inner loop adapts and the outer loop meta-learns: "patch" (PATCH's
-    # norms and biases) or "all" (every weight SEA-ALL fine-tunes)
+    # reptile (Nichol et al. 2018), fomaml (first-order MAML) or leo (Rusu et al. 2019)
+    method: str = "reptile"
+    # the parameters the inner loop adapts: "patch" (PATCH's norms and biases) or "all" (every
+    # weight SEA-ALL fine-tunes), whose start Reptile/FOMAML meta-learn; "embedding" for LEO,
+    # which meta-learns a latent space of g (SEA-EMB's parameter) and fits the latent code
     adapt: str = "patch"
     init: str = ""  # backbone checkpoint to start from; "" is the bundled model
     meta_steps: int = 300
@@ -174,6 +176,9 @@ class MetaConfig:
     # reptile: the share of the way to the tasks' mean adapted weights, annealed linearly to 0
     # (Nichol et al.); fomaml: Adam's learning rate on the query gradient at the adapted weights
     outer_lr: float = 1.0
+    # LEO: the latent code's size and the inner loop's plain gradient step on it (LEO's 1.0)
+    latent: int = 16
+    latent_lr: float = 1.0
     support_seconds: float = 8.0  # whole clips up to this much audio (at least one)
     query_clips: int = 2
     max_minutes: float = 0.0  # > 0: stop (and save) after this much wall time
@@ -205,8 +210,12 @@ def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
         raise ValueError(f"meta.method must be one of {', '.join(META_METHODS)}, got {m.method!r}")
     if m.adapt not in META_ADAPTS:
         raise ValueError(f"meta.adapt must be one of {', '.join(META_ADAPTS)}, got {m.adapt!r}")
-    if min(m.meta_steps, m.tasks_per_step, m.inner_steps, m.query_clips) < 1:
-        raise ValueError("meta.meta_steps, tasks_per_step, inner_steps and query_clips must be >= 1")
+    if (m.method == "leo") != (m.adapt == "embedding"):
+        raise ValueError('meta.method = "leo" and meta.adapt = "embedding" go together: LEO '
+                         "fits a latent code of g; Reptile and FOMAML meta-learn weights")
+    if min(m.meta_steps, m.tasks_per_step, m.inner_steps, m.query_clips, m.latent) < 1:
+        raise ValueError("meta.meta_steps, tasks_per_step, inner_steps, query_clips and latent "
+                         "must be >= 1")
     if min(m.lr_weights, m.lr_embedding, m.outer_lr, m.support_seconds) <= 0:
         raise ValueError("meta learning rates and support_seconds must be > 0")
     return cfg

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import signal
 import sys
@@ -52,6 +53,9 @@ from voiceadapt.adapt.fit import (
 from voiceadapt.adapt.sea_enc import embedding_from_clips
 from voiceadapt.audio import Audio, FeatureParams, pcm16_to_float
 from voiceadapt.files import atomic_path, atomic_write_text
+from voiceadapt.meta.leo import LEOConfig, LinearDecoder, inner_loop
+from voiceadapt.meta.leo import outer_loss as leo_outer_loss
+from voiceadapt.meta.tasks import Task
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import save as save_backbone
 
@@ -220,7 +224,7 @@ def adaptation_curve(model: Backbone, names: Sequence[str], task: SpeakerTask, i
             spent = time.perf_counter() - started
             with torch.no_grad():
                 q = float(task_loss(work, task.query, g, inner, seed + 1))
-            out.append({"step": step, "query_loss": q, "seconds": spent})
+            out.append({"step": step, "query_loss": q, "fit_seconds": spent})
 
     record(0, g0)
     steps = max(wanted)
@@ -228,6 +232,107 @@ def adaptation_curve(model: Backbone, names: Sequence[str], task: SpeakerTask, i
         inner_fit(work, names, task, InnerLoop(steps, inner.lr_weights, inner.lr_embedding,
                                                inner.wavenet, inner.segment),
                   torch.Generator().manual_seed(seed), g0, record)
+    return out
+
+
+class SpeakerLEO(nn.Module):
+    """LEO (Rusu et al. 2019) over speaker embeddings: SEA-ENC's g -> a Gaussian over a
+    low-dimensional latent code (encoder); a code -> a Gaussian over the change it makes to g
+    (decoder); the inner loop (``voiceadapt.meta.leo.inner_loop``) moves the code down the
+    support's generator loss, the backbone frozen. At first the code decodes to nearly no
+    change: an untrained LEO speaks like SEA-ENC."""
+
+    def __init__(self, channels: int, latent: int, cfg: LEOConfig, hidden: int = 128):
+        super().__init__()
+        self.channels, self.latent, self.cfg = channels, latent, cfg
+        self.encoder = nn.Sequential(nn.Linear(channels, hidden), nn.Tanh(),
+                                     nn.Linear(hidden, 2 * latent))
+        self.decoder = LinearDecoder(latent, channels)
+        with torch.no_grad():
+            for layer, log_std in ((self.encoder[-1], -2.0), (self.decoder.out, -5.0)):
+                layer.weight.mul_(0.1)
+                layer.bias.zero_()
+                layer.bias[layer.bias.shape[0] // 2:] = log_std
+
+    def encode(self, g_enc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.encoder(g_enc).chunk(2)
+        return mean, log_std.clamp(-6, 2)
+
+    def adapt(self, model: Backbone, task: SpeakerTask, g_enc: torch.Tensor, inner: InnerLoop,
+              generator: torch.Generator, training: bool, steps: int | None = None,
+              ) -> dict[str, torch.Tensor]:
+        """The task's adapted g (``theta``) and the latents, as ``inner_loop`` returns them."""
+        batches = [clip_batch(task.support), clip_batch(task.query)]
+        cfg = self.cfg if steps is None else dataclasses.replace(self.cfg, inner_steps=steps)
+
+        def decode(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            change, log_std = self.decoder(z)
+            return g_enc + change, log_std
+
+        def predict(theta: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+            return generator_loss(model, batches[int(which)], theta, inner.segment, generator,
+                                  inner.wavenet)
+
+        tags = Task(torch.tensor(0), torch.tensor(0), torch.tensor(1), torch.tensor(1),
+                    loss=lambda value, _: value)
+        with trainable(model, []):
+            return inner_loop(lambda x, y: self.encode(g_enc), decode, predict, tags.loss, tags,
+                              cfg, training)
+
+    def metadata(self) -> dict[str, object]:
+        return {"channels": self.channels, "latent": self.latent,
+                "cfg": dataclasses.asdict(self.cfg)}
+
+
+def save_leo(leo: SpeakerLEO, path: Path, extra: dict[str, object]) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in leo.state_dict().items()}, str(tmp),
+                  metadata={"leo": json.dumps(leo.metadata()), "extra": json.dumps(extra)})
+
+
+def load_leo(path: str | Path) -> tuple[SpeakerLEO, dict[str, object]]:
+    """A LEO file -> (the module, its extra: the backbone fingerprint it was learned on...)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    info = json.loads(meta["leo"])
+    leo = SpeakerLEO(info["channels"], info["latent"], LEOConfig(**info["cfg"]))
+    leo.load_state_dict(state)
+    return leo.eval(), json.loads(meta["extra"])
+
+
+def embedding_curve(model: Backbone, task: SpeakerTask, inner: InnerLoop, at: Sequence[int],
+                    leo: SpeakerLEO | None = None, prior: float = FitConfig.embedding_prior,
+                    seed: int = 0) -> list[dict[str, float]]:
+    """Query loss after each step count in ``at`` of fitting g alone (0: SEA-ENC's estimate):
+    SEA-EMB's inner loop (Adam on g pulled toward the estimate, the product's rate and prior),
+    or with ``leo`` its latent inner loop. Wall seconds are each fit's own."""
+    g_enc = embedding_from_clips(model, [c.audio for c in task.support])
+    out = []
+    for steps in sorted(set(at)):
+        started = time.perf_counter()
+        generator = torch.Generator().manual_seed(seed)
+        if leo is not None:
+            g = leo.adapt(model, task, g_enc, inner, generator, training=False, steps=steps)["theta"]
+        else:
+            g = nn.Parameter(g_enc.clone())
+            opt = torch.optim.Adam([g], lr=inner.lr_embedding)
+            batch = clip_batch(task.support)
+            with trainable(model, []):
+                for _ in range(steps):
+                    loss = generator_loss(model, batch, g, inner.segment, generator, inner.wavenet)
+                    loss = loss + prior * ((g - g_enc) ** 2).mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+        spent = time.perf_counter() - started
+        with torch.no_grad():
+            q = float(task_loss(model, task.query, g.detach(), inner, seed + 1))
+        out.append({"step": steps, "query_loss": q, "fit_seconds": spent})
     return out
 
 
@@ -241,13 +346,23 @@ class MetaTrainer:
         self.model = model.eval()
         self.inner = InnerLoop(m.inner_steps, m.lr_weights, m.lr_embedding,
                                uses_wavenet(model, FitConfig()))
-        self.names = adapted_names(model, m.adapt, self.inner.wavenet)
+        self.leo = None
+        if m.method == "leo":  # the backbone stays as it is; LEO's own networks learn
+            self.names = []
+            torch.manual_seed(m.seed)
+            self.leo = SpeakerLEO(model.speaker_table.weight.shape[1], m.latent,
+                                  LEOConfig(inner_lr=m.latent_lr, inner_steps=m.inner_steps,
+                                            first_order=True))
+        else:
+            self.names = adapted_names(model, m.adapt, self.inner.wavenet)
         self.params = {n: p for n, p in model.named_parameters() if n in set(self.names)}
         self.tasks = SpeakerTasks(model, items, speakers, m.support_seconds, m.query_clips)
         self.rng = np.random.default_rng(m.seed)
         self.generator = torch.Generator().manual_seed(m.seed)
-        self.opt = (torch.optim.Adam(list(self.params.values()), lr=m.outer_lr)
-                    if m.method == "fomaml" else None)
+        learned = (list(self.leo.parameters()) if self.leo is not None
+                   else list(self.params.values()))
+        self.opt = (torch.optim.Adam(learned, lr=m.outer_lr) if m.method in ("fomaml", "leo")
+                    else None)
         self.step = 0
         self.tasks_seen = 0
         self.train_seconds = 0.0
@@ -264,8 +379,20 @@ class MetaTrainer:
 
     def meta_step(self) -> dict[str, float]:
         """One outer update over ``tasks_per_step`` speaker tasks; returns its figures."""
-        m = self.cfg.meta
+        if self.leo is not None:
+            return self._leo_step()
         start = {n: p.detach().clone() for n, p in self.params.items()}
+        seen = self.tasks_seen
+        try:
+            return self._gradient_step(start)
+        except BaseException:  # a stop (SIGTERM) inside a task: what is saved must be the start
+            self._restore(start)
+            self.tasks_seen = seen
+            raise
+
+    def _gradient_step(self, start: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Reptile's or FOMAML's update from ``start`` (the adapted weights' values now)."""
+        m = self.cfg.meta
         total = {n: torch.zeros_like(p) for n, p in self.params.items()}
         before, after, first, last = [], [], [], []
         for _ in range(m.tasks_per_step):
@@ -315,6 +442,44 @@ class MetaTrainer:
             out["outer_move"] = move
         return out
 
+    def _leo_step(self) -> dict[str, float]:
+        """LEO's outer update: the query loss after the latent inner loop, with its KL,
+        encoder and orthogonality terms, through first-order latent steps."""
+        assert self.leo is not None and self.opt is not None
+        seen = self.tasks_seen
+        try:
+            return self._leo_tasks()
+        except BaseException:  # a stop inside a task: LEO's networks are not stepped yet
+            self.opt.zero_grad(set_to_none=True)
+            self.tasks_seen = seen
+            raise
+
+    def _leo_tasks(self) -> dict[str, float]:
+        assert self.leo is not None and self.opt is not None
+        k = self.cfg.meta.tasks_per_step
+        before, after, total = [], [], 0.0
+        self.opt.zero_grad(set_to_none=True)
+        for _ in range(k):
+            task = self.tasks.sample(self.rng)
+            seed = int(self.rng.integers(2**31))
+            g_enc = embedding_from_clips(self.model, [c.audio for c in task.support])
+            with torch.no_grad():
+                before.append(float(task_loss(self.model, task.query, g_enc, self.inner, seed)))
+            out = self.leo.adapt(self.model, task, g_enc, self.inner, self.generator, training=True)
+            with trainable(self.model, []):
+                query = task_loss(self.model, task.query, out["theta"], self.inner, seed)
+                loss = leo_outer_loss(query, out, self.leo.decoder, self.leo.cfg) / k
+                loss.backward()
+            after.append(float(query.detach()))
+            total += float(loss.detach())
+            self.tasks_seen += 1
+        self.opt.step()
+        self.step += 1
+        out_figures = {"query_before": float(np.mean(before)), "query_after": float(np.mean(after)),
+                       "outer_loss": total}
+        out_figures["query_gain"] = out_figures["query_before"] - out_figures["query_after"]
+        return out_figures
+
     # -- run folder -------------------------------------------------------------------------
     def resume(self) -> None:
         state, skipped = find_resume_state(self.run)
@@ -323,6 +488,8 @@ class MetaTrainer:
         if state is None:
             return
         self.model.load_state_dict(state["model"])
+        if self.leo is not None:
+            self.leo.load_state_dict(state["leo"])
         if self.opt is not None:
             self.opt.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
@@ -339,13 +506,23 @@ class MetaTrainer:
         name = f"step_{self.step:07d}"
         m = self.cfg.meta
         seconds = self.train_seconds + self._elapsed()
-        extra = {**self.init_extra, "step": self.step, "git": git_hash(),
+        # of the init's own notes only its vocoder still holds (its step, weights and
+        # provenance describe the init, not this model)
+        extra = {**{k: v for k, v in self.init_extra.items() if k == "vocoder"},
+                 "step": self.step, "git": git_hash(),
                  "meta": {"method": m.method, "adapt": m.adapt, "meta_steps": self.step,
                           "tasks": self.tasks_seen, "init": m.init or "bundled",
                           "cpu_minutes": round(seconds / 60, 2)}}
-        save_backbone(self.model, self.run / f"{name}.safetensors", extra=extra)
+        if self.leo is not None:  # the backbone is the init's: LEO's networks are what is new
+            from voiceadapt.adapt.profile import backbone_fingerprint
+
+            save_leo(self.leo, self.run / f"{name}.leo.safetensors",
+                     {**extra["meta"], "backbone": backbone_fingerprint(self.model)})
+        else:
+            save_backbone(self.model, self.run / f"{name}.safetensors", extra=extra)
         with atomic_path(self.run / f"{name}.train.pt") as tmp:
             torch.save({"model": self.model.state_dict(), "step": self.step,
+                        "leo": self.leo.state_dict() if self.leo is not None else None,
                         "optimizer": self.opt.state_dict() if self.opt is not None else None,
                         "tasks_seen": self.tasks_seen, "train_seconds": seconds,
                         "rng": self.rng.bit_generator.state,
@@ -353,7 +530,8 @@ class MetaTrainer:
         atomic_write_text(self.run / "latest", name + "\n")
         for old in sorted(self.run.glob("step_*.train.pt"))[:-m.keep_checkpoints]:
             old.unlink()
-            old.with_name(old.name.replace(".train.pt", ".safetensors")).unlink(missing_ok=True)
+            for suffix in (".safetensors", ".leo.safetensors"):
+                old.with_name(old.name.replace(".train.pt", suffix)).unlink(missing_ok=True)
 
     def fit(self) -> None:
         from torch.utils.tensorboard import SummaryWriter

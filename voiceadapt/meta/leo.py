@@ -35,6 +35,10 @@ class LEOConfig:
     kl_weight: float = 1e-3
     encoder_penalty: float = 1e-9
     orthogonality_penalty: float = 1e-3
+    # no second derivatives through the inner loop: each latent step's gradient is taken as a
+    # constant, so the outer gradient reaches the encoder through z0 and the decoder at the
+    # adapted z (for predictors too costly to differentiate twice, such as a TTS backbone)
+    first_order: bool = False
 
 
 def _sample(mean: torch.Tensor, log_std: torch.Tensor, stochastic: bool) -> torch.Tensor:
@@ -52,9 +56,10 @@ def inner_loop(encode: Encode, decode: Decode, predict: Predict, loss: Loss, tas
     z0 = _sample(mean, log_std, training)
     z = leaf(z0)
     for _ in range(cfg.inner_steps):
-        theta = _sample(*decode(z), training)
+        at = z.detach().requires_grad_(True) if cfg.first_order else z
+        theta = _sample(*decode(at), training)
         value = loss(predict(theta, task.support_x), task.support_y)
-        (g,) = torch.autograd.grad(value, z, create_graph=training)
+        (g,) = torch.autograd.grad(value, at, create_graph=training and not cfg.first_order)
         z = leaf(z - cfg.inner_lr * g)
     theta = leaf(_sample(*decode(z), training))
     for _ in range(cfg.finetune_steps):
@@ -62,6 +67,23 @@ def inner_loop(encode: Encode, decode: Decode, predict: Predict, loss: Loss, tas
         (g,) = torch.autograd.grad(value, theta, create_graph=training)
         theta = leaf(theta - cfg.finetune_lr * g)
     return {"theta": theta, "z0": z0, "z": z, "mean": mean, "log_std": log_std}
+
+
+def outer_loss(query: torch.Tensor, adapted: dict[str, torch.Tensor], decoder: LinearDecoder,
+               cfg: LEOConfig) -> torch.Tensor:
+    """LEO's meta-objective: the query loss after ``inner_loop``, plus the KL of the latent
+    against N(0, 1), a penalty keeping the encoder's z near the adapted z, and the decoder's
+    orthogonality penalty."""
+    prior = torch.distributions.Normal(0.0, 1.0)
+    posterior = torch.distributions.Normal(adapted["mean"], adapted["log_std"].exp())
+    kl = (posterior.log_prob(adapted["z0"]) - prior.log_prob(adapted["z0"])).mean()
+    encoder_penalty = (adapted["z"].detach() - adapted["z0"]).pow(2).mean()
+    w = decoder.out.weight
+    w = w / w.norm(dim=0, keepdim=True)
+    gram = w.T @ w
+    ortho = (gram - torch.eye(gram.shape[0], device=gram.device)).pow(2).mean()
+    return (query + cfg.kl_weight * kl + cfg.encoder_penalty * encoder_penalty
+            + cfg.orthogonality_penalty * ortho)
 
 
 class RelationEncoder(nn.Module):
@@ -119,16 +141,7 @@ class LEORegressor(nn.Module):
     def outer_loss(self, task: Task) -> torch.Tensor:
         out = self.adapt(task, training=True)
         query = task.loss(self.predict(out["theta"], task.query_x), task.query_y)
-        prior = torch.distributions.Normal(0.0, 1.0)
-        posterior = torch.distributions.Normal(out["mean"], out["log_std"].exp())
-        kl = (posterior.log_prob(out["z0"]) - prior.log_prob(out["z0"])).mean()
-        encoder_penalty = (out["z"].detach() - out["z0"]).pow(2).mean()
-        w = self.decoder.out.weight
-        w = w / w.norm(dim=0, keepdim=True)
-        gram = w.T @ w
-        ortho = (gram - torch.eye(gram.shape[0])).pow(2).mean()
-        return (query + self.cfg.kl_weight * kl + self.cfg.encoder_penalty * encoder_penalty
-                + self.cfg.orthogonality_penalty * ortho)
+        return outer_loss(query, out, self.decoder, self.cfg)
 
     def meta_step(self, tasks: list[Task]) -> float:
         self.opt.zero_grad(set_to_none=True)
