@@ -18,6 +18,11 @@ used to choose anything: the run keeps its last step.
         --run-dir runs/encoder_v2 --steps 1000
 
 Resumable: run again with the same arguments and it continues from ``latest.pt``.
+
+``--labels cactus`` trains without speaker labels (CACTUs, Hsu et al. 2019): the starting
+encoder embeds every clip, k-means partitions those embeddings several times (each on a
+randomly rescaled copy), and the episodes' speakers are one partition's clusters; the
+partitions' purity against the true speakers and persons is reported, never used.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from training.corpus.voices import HELD_OUT_PERSONS, voice_by_name
 from voiceadapt.audio import FeatureParams, log_mel
 from voiceadapt.audio.processing import resample, to_mono
 from voiceadapt.files import atomic_path, atomic_write_text
+from voiceadapt.meta.cactus import partitions, purity
 from voiceadapt.meta.protonets import prototypes
 from voiceadapt.models.backbone import NormStats
 from voiceadapt.models.encoder import EncoderConfig, SpeakerEncoder
@@ -125,6 +131,33 @@ def episode_loss(encoder: SpeakerEncoder, mels: torch.Tensor, speakers: int, cli
 
 
 @torch.no_grad()
+def cactus_speakers(encoder: SpeakerEncoder, data: Speakers, clusters: int, count: int,
+                    seed: int, frames: int = 300) -> tuple[list[Speakers], dict[str, float]]:
+    """CACTUs' pseudo-speakers: ``count`` k-means partitions of the clips' embeddings by
+    ``encoder`` (labels unused), each a Speakers of its clusters with two clips or more (each
+    cluster its own person: no same-person pairs without labels); and the partitions' mean
+    purity against the true speakers and persons (reported only)."""
+    encoder.eval()
+    clips = [(s, m) for s in sorted(data.mels) for m in data.mels[s]]
+    vectors = torch.stack([embed(encoder, torch.from_numpy(m[None, :, :frames].astype(np.float32)))[0]
+                           for _, m in clips])
+    names = sorted(data.mels)
+    persons = sorted(set(data.person.values()))
+    speaker_of = torch.tensor([names.index(s) for s, _ in clips])
+    person_of = torch.tensor([persons.index(data.person[s]) for s, _ in clips])
+    out, purities = [], {"speakers": [], "persons": []}
+    for i, part in enumerate(partitions(vectors, clusters, count, min_size=2, seed=seed)):
+        mels: dict[str, list[np.ndarray]] = defaultdict(list)
+        for (_, mel), label in zip(clips, part.labels.tolist(), strict=True):
+            if label >= 0:
+                mels[f"p{i}-c{label}"].append(mel)
+        out.append(Speakers(dict(mels), {c: c for c in mels}))
+        purities["speakers"].append(purity(part.labels, speaker_of))
+        purities["persons"].append(purity(part.labels, person_of))
+    return out, {f"cactus_purity_{k}": float(np.mean(v)) for k, v in purities.items()}
+
+
+@torch.no_grad()
 def verification(encoder: SpeakerEncoder, data: Speakers, frames: int = 300,
                  enroll_clips: int = 6) -> dict[str, float]:
     """EER of a single clip (up to ``frames`` frames) against each speaker's enrollment
@@ -165,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--every", type=int, default=250, help="checkpoint and evaluate every N steps")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels", choices=["speakers", "cactus"], default="speakers",
+                        help="episodes of the true speakers, or of CACTUs' k-means clusters of "
+                        "the starting encoder's embeddings (no labels)")
+    parser.add_argument("--clusters", type=int, default=500, help="k of CACTUs' k-means")
+    parser.add_argument("--partitions", type=int, default=5, help="CACTUs' partitions")
     args = parser.parse_args(argv)
     from voiceadapt.inference.synthesize import load
 
@@ -190,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resumed at step {step}")
     train = load_speakers(args.corpus, base.stats, "train")
     refuse_held_out(train, args.corpus)
+    pseudo: list[Speakers] = []
+    if args.labels == "cactus":  # clustered once, by the encoder the run starts from
+        start = SpeakerEncoder(EncoderConfig(**base.cfg.encoder.to_dict()))
+        start.load_state_dict(base.encoder.state_dict())
+        pseudo, found = cactus_speakers(start, train, args.clusters, args.partitions, args.seed)
+        print(json.dumps({"cactus_pseudo_speakers": [len(p.mels) for p in pseudo], **found}))
     held = load_speakers(args.eval, base.stats, None) if args.eval else None
     dev = load_speakers(args.corpus, base.stats, "dev")  # in-distribution speakers
 
@@ -200,13 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(train.mels)} training speakers from {len(set(train.person.values()))} people, "
           f"{sum(len(v) for v in train.mels.values())} clips")
     if step == 0:
-        log.append({"step": 0, **measure()})
+        log.append({"step": 0, **measure(), **(found if pseudo else {})})
         print(json.dumps(log[-1]))
     rng = random.Random(args.seed * 100_003 + step)
     started, losses, accs = time.perf_counter(), [], []
     while step < args.steps:
         encoder.train()
-        mels = episode(train, args.speakers, args.clips, args.frames, rng)
+        source = pseudo[rng.randrange(len(pseudo))] if pseudo else train
+        mels = episode(source, args.speakers, args.clips, args.frames, rng)
         loss, acc = episode_loss(encoder, mels, args.speakers, args.clips, scale, bias)
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         for group in opt.param_groups:
