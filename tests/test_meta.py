@@ -72,6 +72,26 @@ def test_leo_inner_loop_follows_the_known_path():
     assert r["latents"] == pytest.approx(r["expected"], rel=1e-5)
 
 
+@pytest.mark.parametrize("first_order, expected", [(False, 1.28), (True, 6.4)])
+def test_leo_outer_gradient_with_and_without_second_derivatives(first_order, expected):
+    """predict(theta, x) = theta^2 x, one latent step of 0.1 from z0 = 4 at x = 4: z1 = 0.8 and
+    the query theta^2 x has d/dz0 = 2 z1 x dz1/dz0, with dz1/dz0 = 1 - 2 lr x = 0.2 through the
+    inner gradient, or 1 when that gradient is taken as a constant (first order)."""
+    from voiceadapt.meta.leo import LEOConfig, inner_loop
+    from voiceadapt.meta.tasks import Task
+
+    mean = torch.tensor(4.0, requires_grad=True)
+    quiet = torch.tensor(-40.0)  # no sampling noise
+    x = torch.tensor(4.0)
+    task = Task(x, x, x, x, loss=lambda value, _: value)
+    out = inner_loop(lambda sx, sy: (mean, quiet), lambda z: (z, quiet),
+                     lambda theta, xx: theta**2 * xx, task.loss, task,
+                     LEOConfig(inner_lr=0.1, inner_steps=1, first_order=first_order), training=True)
+    assert float(out["z"]) == pytest.approx(0.8)
+    (grad,) = torch.autograd.grad(out["theta"] ** 2 * x, mean)
+    assert float(grad) == pytest.approx(expected, rel=1e-5)
+
+
 def test_leo_meta_training_improves_adaptation():
     from voiceadapt.meta.leo import LEOConfig, LEORegressor
 

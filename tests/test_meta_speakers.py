@@ -79,14 +79,18 @@ def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_pat
     assert after[1]["query_loss"] < before[1]["query_loss"] - 0.01, (before, after)
 
 
-def test_meta_run_resumes_where_it_stopped(tiny_corpus, tmp_path):
-    """Saved after two meta-steps and resumed, the third step is the one an unbroken run takes."""
+@pytest.mark.parametrize("method, adapt", [("fomaml", "patch"), ("reptile", "patch"),
+                                          ("leo", "embedding")])
+def test_meta_run_resumes_where_it_stopped(tiny_corpus, tmp_path, method, adapt):
+    """Saved after two meta-steps and resumed, the third step is the one an unbroken run takes
+    (the same tasks, segments and LEO noise)."""
     from training.meta_speakers import MetaTrainer
     from voiceadapt.models.checkpoint import load
 
     init, items, speakers, _, _ = _start(tiny_corpus, tmp_path)
     cfg = meta_from_dict({"meta": {"init": str(init), "meta_steps": 3, "tasks_per_step": 2,
-                                   "inner_steps": 2, "method": "fomaml", "outer_lr": 1e-3}})
+                                   "inner_steps": 2, "method": method, "adapt": adapt,
+                                   "outer_lr": 1e-3}})
     whole = MetaTrainer(cfg, tmp_path / "a", load(init), items, speakers)
     broken = MetaTrainer(cfg, tmp_path / "b", load(init), items, speakers)
     (tmp_path / "b").mkdir()
@@ -97,11 +101,16 @@ def test_meta_run_resumes_where_it_stopped(tiny_corpus, tmp_path):
     resumed = MetaTrainer(cfg, tmp_path / "b", load(init), items, speakers)
     resumed.resume()
     assert resumed.step == 2 and resumed.tasks_seen == 4
-    whole.meta_step()
-    resumed.meta_step()
+    torch.manual_seed(123)  # whatever the global generator holds, the run restores its own
+    whole_figures = whole.meta_step()
+    assert resumed.meta_step() == pytest.approx(whole_figures)
     for (n, p), (_, q) in zip(whole.model.named_parameters(), resumed.model.named_parameters(),
                               strict=True):
         assert torch.allclose(p, q, atol=1e-6), n
+    if method == "leo":
+        for (n, p), (_, q) in zip(whole.leo.named_parameters(), resumed.leo.named_parameters(),
+                                  strict=True):
+            assert torch.allclose(p, q, atol=1e-6), n
 
 
 def test_meta_config_rejects_unknown_methods_and_empty_budgets():
@@ -149,6 +158,7 @@ def test_leo_fits_an_unseen_speaker_better_than_sea_emb(tiny_corpus, tmp_path):
     assert sea_emb[1]["query_loss"] < sea_emb[0]["query_loss"]
     assert untrained[0]["query_loss"] == pytest.approx(sea_emb[0]["query_loss"], abs=1e-3)
     assert learned[1]["query_loss"] < sea_emb[1]["query_loss"] - 0.05, (sea_emb, learned)
+    assert learned[1]["query_loss"] < learned[0]["query_loss"]  # its latent steps help too
 
 
 def test_a_stop_inside_a_task_leaves_the_start_to_be_saved(tiny_corpus, tmp_path):

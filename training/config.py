@@ -168,8 +168,9 @@ class MetaConfig:
     init: str = ""  # backbone checkpoint to start from; "" is the bundled model
     meta_steps: int = 300
     tasks_per_step: int = 4
-    # the inner loop is PATCH's / SEA-ALL's weight stage (voiceadapt/adapt/fit.py): Adam on the
-    # adapted weights and g from SEA-ENC's estimate, at the product's learning rates
+    # the inner loop, modelled on PATCH's / SEA-ALL's weight stage (voiceadapt/adapt/fit.py;
+    # the differences are in training/meta_speakers.py): Adam on the adapted weights and g
+    # from SEA-ENC's estimate, at the product's learning rates
     inner_steps: int = 8
     lr_weights: float = 2e-4
     lr_embedding: float = 0.02
@@ -216,7 +217,7 @@ def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
     if min(m.meta_steps, m.tasks_per_step, m.inner_steps, m.query_clips, m.latent) < 1:
         raise ValueError("meta.meta_steps, tasks_per_step, inner_steps, query_clips and latent "
                          "must be >= 1")
-    if min(m.lr_weights, m.lr_embedding, m.outer_lr, m.support_seconds) <= 0:
+    if min(m.lr_weights, m.lr_embedding, m.outer_lr, m.latent_lr, m.support_seconds) <= 0:
         raise ValueError("meta learning rates and support_seconds must be > 0")
     return cfg
 

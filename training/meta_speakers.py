@@ -1,15 +1,21 @@
-"""Meta-learned starts for voice adaptation: Reptile and first-order MAML on speaker tasks.
+"""Meta-learning on speaker tasks: Reptile, first-order MAML and LEO for voice adaptation.
 
 A task is one speaker of a training corpus: its support is whole clips up to a few seconds
-(what a user uploads), its query other clips of the same speaker. The inner loop is the weight
-stage of PATCH (or SEA-ALL) in ``voiceadapt/adapt/fit.py``: g from SEA-ENC's estimate on the
-support, then Adam on g and the adapted weights at the product's learning rates, on the same
-generator loss. The outer loop moves the backbone's adapted weights so that this inner loop
-ends lower on the query:
+(what a user uploads), its query other clips of the same speaker. The inner loop is modelled
+on the weight stage of PATCH (or SEA-ALL) in ``voiceadapt/adapt/fit.py``: Adam on g and the
+adapted weights at the product's learning rates, on the same generator loss. It differs from
+the product's fit in three ways, the same for every method and backbone compared: g starts
+from SEA-ENC's estimate (the product first fits it alone, SEA-EMB's stage), it runs a fixed
+number of steps on the whole support (the product holds out 10% and keeps its best held-out
+step from ``min_steps`` on) and it hears at most ``support_seconds`` (the product samples
+12 s a step). The product's PATCH itself is judged on the meta-learned backbones by
+``training/benchmarks/adaptation.py --modes patch --model <checkpoint>``.
 
-- Reptile (Nichol et al. 2018): toward the tasks' mean adapted weights, the step annealed
-  linearly to 0;
-- FOMAML (Finn et al. 2017, first order): Adam on the query gradient at the adapted weights.
+- Reptile (Nichol et al. 2018): the outer loop moves the adapted weights' start toward the
+  tasks' mean adapted weights, the step annealed linearly to 0;
+- FOMAML (Finn et al. 2017, first order): Adam on the query gradient at the adapted weights;
+- LEO (Rusu et al. 2019): the backbone frozen, a learned latent space of g; the inner loop
+  moves a low-dimensional code (``SpeakerLEO``).
 
     python -m training meta --config configs/meta_reptile_patch.toml --run-dir runs/meta_reptile_patch
 
@@ -217,13 +223,15 @@ def adaptation_curve(model: Backbone, names: Sequence[str], task: SpeakerTask, i
     g0 = embedding_from_clips(work, [c.audio for c in task.support])
     wanted = sorted(set(at))
     out = []
-    started = time.perf_counter()
+    clock = {"started": time.perf_counter(), "evaluating": 0.0}
 
     def record(step: int, g: torch.Tensor) -> None:
-        if step in wanted:
-            spent = time.perf_counter() - started
+        if step in wanted:  # the fit's own seconds: the query evaluations are not counted
+            now = time.perf_counter()
+            spent = now - clock["started"] - clock["evaluating"]
             with torch.no_grad():
                 q = float(task_loss(work, task.query, g, inner, seed + 1))
+            clock["evaluating"] += time.perf_counter() - now
             out.append({"step": step, "query_loss": q, "fit_seconds": spent})
 
     record(0, g0)
@@ -277,7 +285,7 @@ class SpeakerLEO(nn.Module):
                     loss=lambda value, _: value)
         with trainable(model, []):
             return inner_loop(lambda x, y: self.encode(g_enc), decode, predict, tags.loss, tags,
-                              cfg, training)
+                              cfg, training, generator)
 
     def metadata(self) -> dict[str, object]:
         return {"channels": self.channels, "latent": self.latent,
@@ -337,7 +345,8 @@ def embedding_curve(model: Backbone, task: SpeakerTask, inner: InnerLoop, at: Se
 
 
 class MetaTrainer:
-    """Reptile or FOMAML over speaker tasks, on the parameters one adaptation mode changes."""
+    """Reptile or FOMAML over speaker tasks, on the parameters one adaptation mode changes;
+    or LEO's networks over the speaker embedding, the backbone frozen."""
 
     def __init__(self, cfg: MetaRunConfig, run: Path, model: Backbone, items: list[Item],
                  speakers: list[str]):
@@ -377,17 +386,28 @@ class MetaTrainer:
             for n, p in self.params.items():
                 p.copy_(state[n])
 
+    def _draws(self) -> dict[str, object]:
+        """Where every random draw stands (tasks; WaveNet segments and LEO's noise): a stopped
+        meta-step rewinds to it, so the resumed run draws what an unbroken one would."""
+        return {"tasks_seen": self.tasks_seen, "rng": copy.deepcopy(self.rng.bit_generator.state),
+                "generator": self.generator.get_state()}
+
+    def _rewind(self, draws: dict[str, object]) -> None:
+        self.tasks_seen = int(draws["tasks_seen"])  # type: ignore[call-overload]
+        self.rng.bit_generator.state = draws["rng"]
+        self.generator.set_state(draws["generator"])  # type: ignore[arg-type]
+
     def meta_step(self) -> dict[str, float]:
         """One outer update over ``tasks_per_step`` speaker tasks; returns its figures."""
         if self.leo is not None:
             return self._leo_step()
         start = {n: p.detach().clone() for n, p in self.params.items()}
-        seen = self.tasks_seen
+        draws = self._draws()
         try:
             return self._gradient_step(start)
         except BaseException:  # a stop (SIGTERM) inside a task: what is saved must be the start
             self._restore(start)
-            self.tasks_seen = seen
+            self._rewind(draws)
             raise
 
     def _gradient_step(self, start: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -410,9 +430,9 @@ class MetaTrainer:
                     q = task_loss(self.model, task.query, g, self.inner, seed)
                     # some patch tensors (the encoder's) take no part in the query loss
                     grads = torch.autograd.grad(q, list(params.values()), allow_unused=True)
-                for acc, grad in zip(total.values(), grads, strict=True):
+                for n, grad in zip(params, grads, strict=True):
                     if grad is not None:
-                        acc += grad
+                        total[n] += grad
                 after.append(float(q.detach()))
             else:  # Reptile: where the inner loop went
                 with torch.no_grad():
@@ -446,12 +466,12 @@ class MetaTrainer:
         """LEO's outer update: the query loss after the latent inner loop, with its KL,
         encoder and orthogonality terms, through first-order latent steps."""
         assert self.leo is not None and self.opt is not None
-        seen = self.tasks_seen
+        draws = self._draws()
         try:
             return self._leo_tasks()
         except BaseException:  # a stop inside a task: LEO's networks are not stepped yet
             self.opt.zero_grad(set_to_none=True)
-            self.tasks_seen = seen
+            self._rewind(draws)
             raise
 
     def _leo_tasks(self) -> dict[str, float]:
@@ -567,6 +587,22 @@ class MetaTrainer:
             writer.close()
 
 
+def refuse_held_out_speakers(corpus_dir: str, speakers: list[str]) -> None:
+    """Leave-voice-out persons must never be tasks: their voices are how the result is judged.
+    (A pack keeps speaker names only; the corpus it was packed from was checked when built.)"""
+    if not corpus_dir:
+        return
+    from training.corpus.manifest import read_corpus
+    from training.corpus.voices import HELD_OUT_PERSONS, voice_by_name
+
+    corpus = read_corpus(corpus_dir)
+    held = sorted({voice_by_name(corpus.speakers[s].source).person for s in speakers}
+                  & set(HELD_OUT_PERSONS))
+    if held:
+        raise SystemExit(f"{corpus_dir} has speakers of held-out persons ({', '.join(held)}): "
+                         "meta-train on a corpus without them (corpus v2)")
+
+
 def load_start(init: str) -> Backbone:
     """The backbone the run starts from: a checkpoint, or the bundled model."""
     from voiceadapt.inference import load
@@ -585,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(cfg.meta.threads)
     model = load_start(cfg.meta.init)
     items, speakers = load_items(cfg.data, FeatureParams())
+    refuse_held_out_speakers(cfg.data.corpus if not cfg.data.pack else "", speakers)
     trainer = MetaTrainer(cfg, run, model, items, speakers)
     trainer.log(f"{len(trainer.tasks)} speakers with tasks, {len(trainer.names)} adapted tensors "
                 f"({sum(p.numel() for p in trainer.params.values()):,} of "

@@ -132,13 +132,18 @@ def episode_loss(encoder: SpeakerEncoder, mels: torch.Tensor, speakers: int, cli
 
 @torch.no_grad()
 def cactus_speakers(encoder: SpeakerEncoder, data: Speakers, clusters: int, count: int,
-                    seed: int, frames: int = 300) -> tuple[list[Speakers], dict[str, float]]:
+                    seed: int, frames: int = 300, min_clips: int = 2,
+                    ) -> tuple[list[Speakers], dict[str, float]]:
     """CACTUs' pseudo-speakers: ``count`` k-means partitions of the clips' embeddings by
     ``encoder`` (labels unused), each a Speakers of its clusters with two clips or more (each
     cluster its own person: no same-person pairs without labels); and the partitions' mean
-    purity against the true speakers and persons (reported only)."""
+    purity against the true speakers and persons (reported only). A cluster needs
+    ``min_clips`` clips, so an episode's crops of one pseudo-speaker come from as many
+    recordings. (The starting encoder may itself have been trained with another corpus's
+    labels: the bundled one was.)"""
     encoder.eval()
     clips = [(s, m) for s in sorted(data.mels) for m in data.mels[s]]
+    random.Random(seed).shuffle(clips)  # k-means' first centres: not the speakers' name order
     vectors = torch.stack([embed(encoder, torch.from_numpy(m[None, :, :frames].astype(np.float32)))[0]
                            for _, m in clips])
     names = sorted(data.mels)
@@ -146,7 +151,7 @@ def cactus_speakers(encoder: SpeakerEncoder, data: Speakers, clusters: int, coun
     speaker_of = torch.tensor([names.index(s) for s, _ in clips])
     person_of = torch.tensor([persons.index(data.person[s]) for s, _ in clips])
     out, purities = [], {"speakers": [], "persons": []}
-    for i, part in enumerate(partitions(vectors, clusters, count, min_size=2, seed=seed)):
+    for i, part in enumerate(partitions(vectors, clusters, count, min_size=min_clips, seed=seed)):
         mels: dict[str, list[np.ndarray]] = defaultdict(list)
         for (_, mel), label in zip(clips, part.labels.tolist(), strict=True):
             if label >= 0:
@@ -232,7 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.labels == "cactus":  # clustered once, by the encoder the run starts from
         start = SpeakerEncoder(EncoderConfig(**base.cfg.encoder.to_dict()))
         start.load_state_dict(base.encoder.state_dict())
-        pseudo, found = cactus_speakers(start, train, args.clusters, args.partitions, args.seed)
+        pseudo, found = cactus_speakers(start, train, args.clusters, args.partitions, args.seed,
+                                        min_clips=max(2, args.clips))
+        if min(len(p.mels) for p in pseudo) < args.speakers:
+            raise SystemExit(f"a CACTUs partition kept {min(len(p.mels) for p in pseudo)} clusters "
+                             f"of {max(2, args.clips)} clips or more, fewer than --speakers "
+                             f"{args.speakers}: lower --speakers or --clusters")
         print(json.dumps({"cactus_pseudo_speakers": [len(p.mels) for p in pseudo], **found}))
     held = load_speakers(args.eval, base.stats, None) if args.eval else None
     dev = load_speakers(args.corpus, base.stats, "dev")  # in-distribution speakers

@@ -17,6 +17,7 @@ this is the loss the methods optimize; ``training/benchmarks/adaptation.py --mod
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -37,16 +38,16 @@ from training.meta_speakers import (
 )
 from voiceadapt.adapt.fit import FitConfig, prepare_clips, uses_wavenet
 from voiceadapt.adapt.profile import backbone_fingerprint
-from voiceadapt.files import atomic_write_text
+from voiceadapt.files import atomic_write_text, sha256_file
 from voiceadapt.inference.synthesize import load
 
 QUERY_CLIPS = 6
 
 
 def speaker_task(model, corpus, speaker: str, seconds: float, train_texts: set[str]) -> SpeakerTask:
-    """Reference clips in order up to ``seconds`` (as the adaptation benchmark takes them) and
-    the pool's last ``QUERY_CLIPS`` transcribed clips as the query (never a reference at the
-    largest amount measured here, 30 s, for the leave-voice-out speakers' 40-clip pools)."""
+    """The pool's last ``QUERY_CLIPS`` transcribed clips as the query, and from the clips
+    before them the reference, in order up to ``seconds`` (as the adaptation benchmark takes
+    it): a query clip is never a reference."""
     pool, _, _ = split_speaker(corpus, speaker, train_texts, 12)
     query_u, support_pool = pool[-QUERY_CLIPS:], pool[:-QUERY_CLIPS]
     support_u = take_seconds(support_pool, seconds)
@@ -78,9 +79,13 @@ def run(models: dict[str, str], corpus_dir: str, seconds: list[float], steps: li
         fingerprint = backbone_fingerprint(model)
         if leo is not None and leo_extra.get("backbone") != fingerprint:
             raise SystemExit(f"{leo_path} was learned on another backbone than {path or 'the bundled one'}")
-        settings = {"backbone": fingerprint, "leo": str(leo_path), "corpus": str(corpus_dir),
-                    "seconds": seconds, "steps": steps, "adapt": adapt, "query": QUERY_CLIPS}
-        key = fingerprint[:16] + (f"-{Path(leo_path).stem}" if leo_path else "")
+        inner = InnerLoop(lr_weights=FitConfig.lr_weights, lr_embedding=FitConfig.lr_embedding,
+                          wavenet=uses_wavenet(model, FitConfig()))
+        leo_sum = sha256_file(leo_path)[:16] if leo_path else ""
+        settings = {"backbone": fingerprint, "leo": leo_sum, "corpus": str(corpus_dir),
+                    "seconds": seconds, "steps": steps, "adapt": adapt, "query": QUERY_CLIPS,
+                    "inner": dataclasses.asdict(inner)}
+        key = fingerprint[:16] + (f"-leo-{leo_sum}" if leo_path else "")
         part = parts / f"{adapt}-{key}.json" if parts is not None else None
         infos.append({"model": label, "path": path or "bundled", "leo": leo_path or None,
                       "meta": leo_extra or model.extra.get("meta", {})})
@@ -88,8 +93,6 @@ def run(models: dict[str, str], corpus_dir: str, seconds: list[float], steps: li
             log(f"{label}: kept from {part}")
             rows += [r | {"model": label} for r in json.loads(part.read_text())["rows"]]
             continue
-        inner = InnerLoop(lr_weights=FitConfig.lr_weights, lr_embedding=FitConfig.lr_embedding,
-                          wavenet=uses_wavenet(model, FitConfig()))
         names = adapted_names(model, adapt, inner.wavenet) if adapt != "embedding" else []
         mine = []
         for spk in speakers:

@@ -41,27 +41,33 @@ class LEOConfig:
     first_order: bool = False
 
 
-def _sample(mean: torch.Tensor, log_std: torch.Tensor, stochastic: bool) -> torch.Tensor:
-    return mean + torch.randn_like(mean) * log_std.exp() if stochastic else mean
+def _sample(mean: torch.Tensor, log_std: torch.Tensor, stochastic: bool,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    if not stochastic:
+        return mean
+    noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+    return mean + noise * log_std.exp()
 
 
 def inner_loop(encode: Encode, decode: Decode, predict: Predict, loss: Loss, task: Task,
-               cfg: LEOConfig, training: bool) -> dict[str, torch.Tensor]:
+               cfg: LEOConfig, training: bool, generator: torch.Generator | None = None,
+               ) -> dict[str, torch.Tensor]:
     """Adapt one task. Returns the adapted theta, the latents and the regularizers' inputs.
-    ``training`` samples the stochastic latents and keeps the graph for the outer loss."""
+    ``training`` samples the stochastic latents (from ``generator``: torch's global one when
+    None) and keeps the graph for the outer loss."""
     def leaf(t: torch.Tensor) -> torch.Tensor:  # outside training: no graph across steps
         return t if training else t.detach().requires_grad_(True)
 
     mean, log_std = encode(task.support_x, task.support_y)
-    z0 = _sample(mean, log_std, training)
+    z0 = _sample(mean, log_std, training, generator)
     z = leaf(z0)
     for _ in range(cfg.inner_steps):
         at = z.detach().requires_grad_(True) if cfg.first_order else z
-        theta = _sample(*decode(at), training)
+        theta = _sample(*decode(at), training, generator)
         value = loss(predict(theta, task.support_x), task.support_y)
         (g,) = torch.autograd.grad(value, at, create_graph=training and not cfg.first_order)
         z = leaf(z - cfg.inner_lr * g)
-    theta = leaf(_sample(*decode(z), training))
+    theta = leaf(_sample(*decode(z), training, generator))
     for _ in range(cfg.finetune_steps):
         value = loss(predict(theta, task.support_x), task.support_y)
         (g,) = torch.autograd.grad(value, theta, create_graph=training)
