@@ -150,7 +150,7 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 # -- meta-learning on speaker tasks (training/meta_speakers.py) ------------------------------
-META_METHODS = ("reptile", "fomaml", "leo")
+META_METHODS = ("reptile", "fomaml", "leo", "joint")
 META_ADAPTS = ("patch", "all", "embedding")
 
 
@@ -159,7 +159,8 @@ class MetaConfig:
     """A meta-learned start for the adaptation modes: a task is one speaker, its support a few
     seconds of its clips, its query other clips of the same speaker."""
 
-    # reptile (Nichol et al. 2018), fomaml (first-order MAML) or leo (Rusu et al. 2019)
+    # reptile (Nichol et al. 2018), fomaml (first-order MAML), leo (Rusu et al. 2019), or
+    # joint: the control, Adam on the same parameters at the tasks' own loss, no inner loop
     method: str = "reptile"
     # the parameters the inner loop adapts: "patch" (PATCH's norms and biases) or "all" (every
     # weight SEA-ALL fine-tunes), whose start Reptile/FOMAML meta-learn; "embedding" for LEO,
@@ -175,7 +176,7 @@ class MetaConfig:
     lr_weights: float = 2e-4
     lr_embedding: float = 0.02
     # reptile: the share of the way to the tasks' mean adapted weights, annealed linearly to 0
-    # (Nichol et al.); fomaml: Adam's learning rate on the query gradient at the adapted weights
+    # (Nichol et al.); fomaml, leo, joint: Adam's learning rate
     outer_lr: float = 1.0
     # LEO: the latent code's size and the inner loop's plain gradient step on it (LEO's 1.0)
     latent: int = 16

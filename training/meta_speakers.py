@@ -15,7 +15,10 @@ step from ``min_steps`` on) and it hears at most ``support_seconds`` (the produc
   tasks' mean adapted weights, the step annealed linearly to 0;
 - FOMAML (Finn et al. 2017, first order): Adam on the query gradient at the adapted weights;
 - LEO (Rusu et al. 2019): the backbone frozen, a learned latent space of g; the inner loop
-  moves a low-dimensional code (``SpeakerLEO``).
+  moves a low-dimensional code (``SpeakerLEO``);
+- joint, the control: Adam on the same parameters at the tasks' own loss (support and query
+  clips, g from SEA-ENC's estimate), no inner loop: plain multi-speaker fine-tuning on the
+  same tasks, which tells a meta-learned start from one that has merely seen more voices.
 
     python -m training meta --config configs/meta_reptile_patch.toml --run-dir runs/meta_reptile_patch
 
@@ -370,8 +373,7 @@ class MetaTrainer:
         self.generator = torch.Generator().manual_seed(m.seed)
         learned = (list(self.leo.parameters()) if self.leo is not None
                    else list(self.params.values()))
-        self.opt = (torch.optim.Adam(learned, lr=m.outer_lr) if m.method in ("fomaml", "leo")
-                    else None)
+        self.opt = (torch.optim.Adam(learned, lr=m.outer_lr) if m.method != "reptile" else None)
         self.step = 0
         self.tasks_seen = 0
         self.train_seconds = 0.0
@@ -422,6 +424,18 @@ class MetaTrainer:
             g0 = embedding_from_clips(self.model, [c.audio for c in task.support])
             with torch.no_grad():
                 before.append(float(task_loss(self.model, task.query, g0, self.inner, seed)))
+            if m.method == "joint":  # the control: these clips' loss at the start, no inner loop
+                with trainable(self.model, self.names) as params:
+                    value = task_loss(self.model, task.support + task.query, g0, self.inner, seed)
+                    grads = torch.autograd.grad(value, list(params.values()), allow_unused=True)
+                for n, grad in zip(params, grads, strict=True):
+                    if grad is not None:
+                        total[n] += grad
+                first.append(float(value.detach()))
+                last.append(first[-1])
+                after.append(before[-1])
+                self.tasks_seen += 1
+                continue
             g, losses = inner_fit(self.model, self.names, task, self.inner, self.generator, g0)
             first.append(losses[0])
             last.append(losses[-1])
