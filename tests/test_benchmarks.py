@@ -52,3 +52,14 @@ def test_adaptation_benchmark_refuses_a_model_that_names_no_vocoder(tmp_path):
     path = save(compact_backbone(), tmp_path / "fresh.safetensors")
     with pytest.raises(SystemExit, match="recommends no vocoder"):
         main(["--model", str(path), "--corpus", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+
+
+def test_adaptation_benchmark_names_unknown_speakers(tiny_corpus, tmp_path, capsys):
+    """--only picks dev speakers by name; a name the corpus lacks is a clear error."""
+    from training.benchmarks.adaptation import main
+
+    corpus, _, _ = tiny_corpus
+    with pytest.raises(SystemExit):
+        main(["--corpus", str(corpus.root), "--only", "nobody-s0", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert "not dev speakers of" in err and "nobody-s0" in err

@@ -475,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speakers", type=int, default=0,
                         help="N dev speakers spread over the sorted list, so over the base voices "
                         "(0: all)")
+    parser.add_argument("--only", nargs="+", default=[],
+                        help="these dev speakers by name (e.g. the leave-voice-out persons)")
     parser.add_argument("--seconds", type=float, nargs="+", default=list(SECONDS))
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--sentences", type=int, default=5, help="test sentences per speaker")
@@ -496,7 +498,12 @@ def main(argv: list[str] | None = None) -> int:
                          "{'vocoder': 'griffin-lim'} (or 'wavenet') to say which it speaks through")
     corpus = read_corpus(args.corpus)
     speakers = sorted({u.speaker for u in corpus.split("dev")})
-    if 0 < args.speakers < len(speakers):
+    if args.only:
+        unknown = sorted(set(args.only) - set(speakers))
+        if unknown:
+            parser.error(f"not dev speakers of {args.corpus}: {', '.join(unknown)}")
+        speakers = [s for s in speakers if s in set(args.only)]
+    elif 0 < args.speakers < len(speakers):
         step = len(speakers) / args.speakers
         speakers = [speakers[int(i * step)] for i in range(args.speakers)]
     out = Path(args.out)
