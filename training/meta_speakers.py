@@ -320,30 +320,44 @@ def embedding_curve(model: Backbone, task: SpeakerTask, inner: InnerLoop, at: Se
                     leo: SpeakerLEO | None = None, prior: float = FitConfig.embedding_prior,
                     seed: int = 0) -> list[dict[str, float]]:
     """Query loss after each step count in ``at`` of fitting g alone (0: SEA-ENC's estimate):
-    SEA-EMB's inner loop (Adam on g pulled toward the estimate, the product's rate and prior),
-    or with ``leo`` its latent inner loop. Wall seconds are each fit's own."""
+    SEA-EMB's inner loop (Adam on g pulled toward the estimate, the product's rate and prior;
+    one fit, read at each count), or with ``leo`` its latent inner loop (a fit per count: LEO's
+    steps are plain gradient steps on the code, so n steps are the first n of a longer fit).
+    Wall seconds exclude the query evaluations."""
     g_enc = embedding_from_clips(model, [c.audio for c in task.support])
+    wanted = sorted(set(at))
     out = []
-    for steps in sorted(set(at)):
-        started = time.perf_counter()
-        generator = torch.Generator().manual_seed(seed)
-        if leo is not None:
-            g = leo.adapt(model, task, g_enc, inner, generator, training=False, steps=steps)["theta"]
-        else:
-            g = nn.Parameter(g_enc.clone())
-            opt = torch.optim.Adam([g], lr=inner.lr_embedding)
-            batch = clip_batch(task.support)
-            with trainable(model, []):
-                for _ in range(steps):
-                    loss = generator_loss(model, batch, g, inner.segment, generator, inner.wavenet)
-                    loss = loss + prior * ((g - g_enc) ** 2).mean()
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-        spent = time.perf_counter() - started
+
+    def record(steps: int, g: torch.Tensor, spent: float) -> None:
         with torch.no_grad():
             q = float(task_loss(model, task.query, g.detach(), inner, seed + 1))
         out.append({"step": steps, "query_loss": q, "fit_seconds": spent})
+
+    if leo is not None:
+        for steps in wanted:
+            started = time.perf_counter()
+            g = leo.adapt(model, task, g_enc, inner, torch.Generator().manual_seed(seed),
+                          training=False, steps=steps)["theta"]
+            record(steps, g, time.perf_counter() - started)
+        return out
+    g = nn.Parameter(g_enc.clone())
+    opt = torch.optim.Adam([g], lr=inner.lr_embedding)
+    batch = clip_batch(task.support)
+    generator = torch.Generator().manual_seed(seed)
+    spent = 0.0
+    if 0 in wanted:
+        record(0, g, 0.0)
+    with trainable(model, []):
+        for step in range(1, max(wanted) + 1):
+            started = time.perf_counter()
+            loss = generator_loss(model, batch, g, inner.segment, generator, inner.wavenet)
+            loss = loss + prior * ((g - g_enc) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            spent += time.perf_counter() - started
+            if step in wanted:
+                record(step, g, spent)
     return out
 
 
