@@ -147,15 +147,16 @@ def plot(result: dict, path: Path) -> None:
     groups = sorted({r["group"] for r in result["rows"]})
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
     for ax, group in zip(axes[0], groups, strict=True):
-        for m in result["models"]:
-            for amount in result["seconds"]:
+        for i, m in enumerate(result["models"]):  # a colour per model, a line style per amount
+            for j, amount in enumerate(result["seconds"]):
                 pts = [r for r in result["rows"] if r["group"] == group and r["model"] == m["model"]
                        and r["seconds"] == amount]
                 if not pts:
                     continue
                 steps = sorted({p["step"] for p in pts})
                 ax.plot(steps, [np.mean([p["query_loss"] for p in pts if p["step"] == s])
-                                for s in steps], marker="o", label=f"{m['model']}, {amount:g} s")
+                                for s in steps], marker="o", color=f"C{i}",
+                        linestyle=("-", "--", ":", "-.")[j % 4], label=f"{m['model']}, {amount:g} s")
         ax.set_title(group, fontsize=9)
         ax.set_xlabel("adaptation steps")
         ax.set_ylabel("query generator loss")
