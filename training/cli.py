@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("meta", help="meta-learn a start for the adaptation modes on speaker tasks "
-                                    "(Reptile, first-order MAML; training/meta_speakers.py)")
+    p = sub.add_parser("meta", help="meta-learn on speaker tasks for the adaptation modes (Reptile, "
+                                    "first-order MAML, LEO, the joint control; training/meta_speakers.py)")
     p.add_argument("--config", help="TOML config, e.g. configs/meta_reptile_patch.toml")
     p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
     p.set_defaults(func=_cmd_meta)

@@ -214,7 +214,7 @@ def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
         raise ValueError(f"meta.adapt must be one of {', '.join(META_ADAPTS)}, got {m.adapt!r}")
     if (m.method == "leo") != (m.adapt == "embedding"):
         raise ValueError('meta.method = "leo" and meta.adapt = "embedding" go together: LEO '
-                         "fits a latent code of g; Reptile and FOMAML meta-learn weights")
+                         "fits a latent code of g; Reptile, FOMAML and joint train weights")
     if min(m.meta_steps, m.tasks_per_step, m.inner_steps, m.query_clips, m.latent) < 1:
         raise ValueError("meta.meta_steps, tasks_per_step, inner_steps, query_clips and latent "
                          "must be >= 1")

@@ -1,6 +1,7 @@
 """Adaptation curves on held-out voices: does a meta-learned start adapt faster than the plain one?
 
-For every speaker of an evaluation corpus (the leave-voice-out set) and every amount of
+For every speaker of an evaluation corpus (data/lvo: the held-out voices, two of them
+leave-voice-out persons) and every amount of
 reference audio, the inner loop that meta-training optimizes (``training/meta_speakers.py``:
 Adam on g from SEA-ENC's estimate and PATCH's or SEA-ALL's weights, at the product's learning
 rates) adapts each backbone on the reference clips; the generator loss on held-out clips of the
@@ -11,7 +12,7 @@ this is the loss the methods optimize; ``training/benchmarks/adaptation.py --mod
 
     python -m training.benchmarks.meta_speakers --corpus data/lvo \\
         --model plain= --model reptile=runs/meta_reptile_patch/step_0000300.safetensors \\
-        --seconds 5 10 30 --steps 0 5 10 20 40 60 --out docs/meta_speakers_curves
+        --seconds 5 10 30 --steps 0 5 10 20 40 60 --out docs/meta_speakers_patch
 """
 
 from __future__ import annotations
