@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voiceadapt.adapt.fit import FitConfig
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -173,8 +175,8 @@ class MetaConfig:
     # the differences are in training/meta_speakers.py): Adam on the adapted weights and g
     # from SEA-ENC's estimate, at the product's learning rates
     inner_steps: int = 8
-    lr_weights: float = 2e-4
-    lr_embedding: float = 0.02
+    lr_weights: float = FitConfig.lr_weights
+    lr_embedding: float = FitConfig.lr_embedding
     # reptile: the share of the way to the tasks' mean adapted weights, annealed linearly to 0
     # (Nichol et al.); fomaml, leo, joint: Adam's learning rate
     outer_lr: float = 1.0

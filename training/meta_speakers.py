@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from training.config import MetaRunConfig, load_meta_config
 from training.data import Item
-from training.train import find_resume_state, git_hash, load_items, prepare_run
+from training.train import find_resume_state, git_hash, load_items, prepare_run, prune_checkpoints
 from voiceadapt.adapt.fit import (
     Clip,
     FitConfig,
@@ -240,8 +240,7 @@ def adaptation_curve(model: Backbone, names: Sequence[str], task: SpeakerTask, i
     record(0, g0)
     steps = max(wanted)
     if steps:
-        inner_fit(work, names, task, InnerLoop(steps, inner.lr_weights, inner.lr_embedding,
-                                               inner.wavenet, inner.segment),
+        inner_fit(work, names, task, dataclasses.replace(inner, steps=steps),
                   torch.Generator().manual_seed(seed), g0, record)
     return out
 
@@ -439,12 +438,7 @@ class MetaTrainer:
             with torch.no_grad():
                 before.append(float(task_loss(self.model, task.query, g0, self.inner, seed)))
             if m.method == "joint":  # the control: these clips' loss at the start, no inner loop
-                with trainable(self.model, self.names) as params:
-                    value = task_loss(self.model, task.support + task.query, g0, self.inner, seed)
-                    grads = torch.autograd.grad(value, list(params.values()), allow_unused=True)
-                for n, grad in zip(params, grads, strict=True):
-                    if grad is not None:
-                        total[n] += grad
+                value = self._add_gradient(total, task.support + task.query, g0, seed)
                 first.append(float(value.detach()))
                 last.append(first[-1])
                 after.append(before[-1])
@@ -454,13 +448,7 @@ class MetaTrainer:
             first.append(losses[0])
             last.append(losses[-1])
             if self.opt is not None:  # FOMAML: the query gradient at the adapted weights
-                with trainable(self.model, self.names) as params:
-                    q = task_loss(self.model, task.query, g, self.inner, seed)
-                    # some patch tensors (the encoder's) take no part in the query loss
-                    grads = torch.autograd.grad(q, list(params.values()), allow_unused=True)
-                for n, grad in zip(params, grads, strict=True):
-                    if grad is not None:
-                        total[n] += grad
+                q = self._add_gradient(total, task.query, g, seed)
                 after.append(float(q.detach()))
             else:  # Reptile: where the inner loop went
                 with torch.no_grad():
@@ -489,6 +477,19 @@ class MetaTrainer:
         if move is not None:
             out["outer_move"] = move
         return out
+
+    def _add_gradient(self, total: dict[str, torch.Tensor], clips: list[Clip], g: torch.Tensor,
+                      seed: int) -> torch.Tensor:
+        """Add the gradient of ``clips``' loss under g, in the adapted weights as they are now,
+        to ``total`` (by name); returns the loss."""
+        with trainable(self.model, self.names) as params:
+            value = task_loss(self.model, clips, g, self.inner, seed)
+            # some patch tensors (the encoder's) take no part in the loss
+            grads = torch.autograd.grad(value, list(params.values()), allow_unused=True)
+        for n, grad in zip(params, grads, strict=True):
+            if grad is not None:
+                total[n] += grad
+        return value
 
     def _leo_step(self) -> dict[str, float]:
         """LEO's outer update: the query loss after the latent inner loop, with its KL,
@@ -530,9 +531,7 @@ class MetaTrainer:
 
     # -- run folder -------------------------------------------------------------------------
     def resume(self) -> None:
-        state, skipped = find_resume_state(self.run)
-        for s in skipped:
-            self.log(f"skipping unreadable checkpoint {s}")
+        state = find_resume_state(self.run, self.log)
         if state is None:
             return
         self.model.load_state_dict(state["model"])
@@ -576,10 +575,7 @@ class MetaTrainer:
                         "rng": self.rng.bit_generator.state,
                         "generator": self.generator.get_state()}, tmp)
         atomic_write_text(self.run / "latest", name + "\n")
-        for old in sorted(self.run.glob("step_*.train.pt"))[:-m.keep_checkpoints]:
-            old.unlink()
-            for suffix in (".safetensors", ".leo.safetensors"):
-                old.with_name(old.name.replace(".train.pt", suffix)).unlink(missing_ok=True)
+        prune_checkpoints(self.run, m.keep_checkpoints, (".safetensors", ".leo.safetensors"))
 
     def fit(self) -> None:
         from torch.utils.tensorboard import SummaryWriter

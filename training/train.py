@@ -127,15 +127,23 @@ def git_hash() -> str:
         return "unknown"
 
 
-def find_resume_state(run: Path) -> tuple[dict[str, Any] | None, list[str]]:
+def find_resume_state(run: Path, log: Callable[[str], None]) -> dict[str, Any] | None:
     """Newest readable training state; corrupt newer files are skipped (and reported)."""
-    skipped = []
     for path in sorted(run.glob("step_*.train.pt"), reverse=True):
         try:
-            return torch.load(path, map_location="cpu", weights_only=False), skipped
+            return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # a file cut short by a kill: fall back to an older one
-            skipped.append(f"{path.name}: {type(exc).__name__}")
-    return None, skipped
+            log(f"skipping unreadable checkpoint {path.name}: {type(exc).__name__}")
+    return None
+
+
+def prune_checkpoints(run: Path, keep: int, suffixes: tuple[str, ...]) -> None:
+    """Keep the newest ``keep`` training states; each older one goes with its ``suffixes``
+    files (the step's backbone, vocoder or LEO file)."""
+    for old in sorted(run.glob("step_*.train.pt"))[:-keep]:
+        old.unlink()
+        for suffix in suffixes:
+            old.with_name(old.name.replace(".train.pt", suffix)).unlink(missing_ok=True)
 
 
 class Trainer:
@@ -241,9 +249,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------
     def resume(self) -> None:
-        state, skipped = find_resume_state(self.run)
-        for s in skipped:
-            self.log(f"skipping unreadable checkpoint {s}")
+        state = find_resume_state(self.run, self.log)
         if state is None:
             return
         self.model.load_state_dict(state["model"])
@@ -280,11 +286,8 @@ class Trainer:
                    if self.step_core.adversary is not None else {}),
             }, tmp)
         atomic_write_text(self.run / "latest", name + "\n")
-        keep = self.cfg.train.keep_checkpoints
-        for old in sorted(self.run.glob("step_*.train.pt"))[:-keep]:
-            old.unlink()
-            for suffix in (".safetensors", ".vocoder.safetensors"):
-                old.with_name(old.name.replace(".train.pt", suffix)).unlink(missing_ok=True)
+        prune_checkpoints(self.run, self.cfg.train.keep_checkpoints,
+                          (".safetensors", ".vocoder.safetensors"))
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self.started if self.started else 0.0
