@@ -122,6 +122,24 @@ def test_kmeans_recovers_separated_clusters():
 
 
 @pytest.mark.slow
+def test_leap_path_gradient_matches_its_formula():
+    """One segment of f(t) = t^2/2 from t = 1 to 0.5: the loss fell 0.375 over a step of -0.5,
+    a segment 0.625 long, so the meta-gradient is -(-0.375 * 1 - 0.5) / 0.625 = 1.4 (descent
+    moves the start toward where the path went); an uphill step counts as downhill."""
+    from voiceadapt.meta.leap import PathGradient
+
+    path = PathGradient()
+    path.add_point(0.5, {"t": torch.tensor([1.0])}, {"t": torch.tensor([1.0])})
+    path.add_point(0.125, {"t": torch.tensor([0.5])}, None)
+    assert path.total["t"].item() == pytest.approx(1.4)
+    assert path.losses == [0.5, 0.125]
+    uphill = PathGradient()
+    uphill.add_point(0.125, {"t": torch.tensor([0.5])}, {"t": torch.tensor([0.5])})
+    uphill.add_point(0.5, {"t": torch.tensor([1.0])}, None)
+    # delta_f 0.375 is used as -0.375: -(-0.375 * 0.5 + 0.5) / 0.625 = -0.5
+    assert uphill.total["t"].item() == pytest.approx(-0.5)
+
+
 def test_leap_shortens_training():
     r = mc.leap_check(iterations=150, eval_tasks=40)
     assert r["leap_auc"] < r["random_auc"] and r["leap_auc"] < r["joint_auc"], r

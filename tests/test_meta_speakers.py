@@ -42,7 +42,8 @@ def _config(tmp_path, tiny_corpus, init, **meta):
     return path
 
 
-@pytest.mark.parametrize("method, outer_lr", [("reptile", 1.0), ("fomaml", 3e-3), ("joint", 3e-3)])
+@pytest.mark.parametrize("method, outer_lr", [("reptile", 1.0), ("fomaml", 3e-3), ("leap", 3e-3),
+                                              ("joint", 3e-3)])
 def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_path, method, outer_lr):
     """Run from a config, the meta-learned start adapts the dev speaker (never a task) to a
     lower query loss than the start it came from, in the same steps, with the same seeds."""
@@ -80,7 +81,8 @@ def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_pat
 
 
 @pytest.mark.parametrize("method, adapt", [("fomaml", "patch"), ("reptile", "patch"),
-                                          ("leo", "embedding"), ("joint", "patch")])
+                                          ("leap", "patch"), ("leo", "embedding"),
+                                          ("joint", "patch")])
 def test_meta_run_resumes_where_it_stopped(tiny_corpus, tmp_path, method, adapt):
     """Saved after two meta-steps and resumed, the third step is the one an unbroken run takes
     (the same tasks, segments and LEO noise)."""

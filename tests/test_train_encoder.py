@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from training.train_encoder import main
 
 
@@ -65,13 +67,36 @@ def test_cactus_pseudo_speakers_recover_separable_speakers():
 
 
 def test_cactus_episodes_train_without_labels(v2_tiny_corpus, tmp_path):
+    """Run from a config through the training entry point, as configs/encoder_cactus.toml is."""
+    from training.cli import main as training_main
+
     corpus, _, _ = v2_tiny_corpus
-    args = ["--corpus", str(corpus.root), "--run-dir", str(tmp_path / "run"), "--speakers", "2",
-            "--clips", "2", "--frames", "60", "--every", "4", "--lr", "3e-3",
-            "--labels", "cactus", "--clusters", "3", "--partitions", "2"]
-    assert main(args + ["--steps", "8"]) == 0
+    config = tmp_path / "cactus.toml"
+    config.write_text(f'[encoder]\ncorpus = "{corpus.root}"\nspeakers = 2\nclips = 2\nframes = 60\n'
+                      'every = 4\nlr = 3e-3\nlabels = "cactus"\nclusters = 3\npartitions = 2\n'
+                      'steps = 8\n')
+    args = ["encoder", "--config", str(config), "--run-dir", str(tmp_path / "run")]
+    assert training_main(args) == 0
     log = json.loads((tmp_path / "run" / "log.json").read_text())
     assert [e["step"] for e in log] == [0, 4, 8]
     assert 0.0 < log[0]["cactus_purity_speakers"] <= 1.0
-    assert main(args + ["--steps", "12"]) == 0  # resumes, clustering again from the start encoder
+    config.write_text(config.read_text().replace("steps = 8", "steps = 12"))
+    assert training_main(args) == 0  # resumes, clustering again from the start encoder
     assert [e["step"] for e in json.loads((tmp_path / "run" / "log.json").read_text())] == [0, 4, 8, 12]
+
+
+def test_encoder_config_sets_the_options_and_flags_win(tmp_path, capsys):
+    from training.train_encoder import parse_arguments
+
+    args = parse_arguments(["--config", "configs/encoder_cactus.toml", "--run-dir", "r",
+                            "--steps", "5"])
+    assert (args.corpus, args.labels, args.clusters, args.steps) == ("data/corpus_v2", "cactus", 500, 5)
+    bad = tmp_path / "bad.toml"
+    for text, message in (('[encoder]\nstpes = 3\ncorpus = "c"\n', "unknown setting(s) encoder.stpes"),
+                          ('[encoder]\nsteps = "many"\ncorpus = "c"\n', "encoder.steps must be int"),
+                          ('[encoder]\nlabels = "names"\ncorpus = "c"\n', "encoder.labels must be one of"),
+                          ("[encoder]\nsteps = 3\n", "the training corpus is needed")):
+        bad.write_text(text)
+        with pytest.raises(SystemExit):
+            parse_arguments(["--config", str(bad), "--run-dir", "r"])
+        assert message in capsys.readouterr().err

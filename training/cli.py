@@ -1,4 +1,5 @@
-"""``python -m training``: the training side's one entry point (corpora and backbone training).
+"""``python -m training``: the training side's one entry point (corpora, backbone training,
+meta-learning and continual learning on speaker tasks).
 
 Run from a checkout of the repository; the installed ``voiceadapt`` package holds only the
 library and never imports this package.
@@ -54,6 +55,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return train_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
 
 
+def _cmd_continual(args: argparse.Namespace) -> int:
+    from training.continual_speakers import main as continual_main
+
+    return continual_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
+
+
+def _cmd_encoder(args: argparse.Namespace) -> int:
+    from training.train_encoder import main as encoder_main
+
+    return encoder_main(["--config", args.config, "--run-dir", args.run_dir])
+
+
 def _cmd_meta(args: argparse.Namespace) -> int:
     from training.meta_speakers import main as meta_main
 
@@ -70,10 +83,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("meta", help="meta-learn on speaker tasks for the adaptation modes (Reptile, "
-                                    "first-order MAML, LEO, the joint control; training/meta_speakers.py)")
+                                    "first-order MAML, Leap, LEO, the joint control; "
+                                    "training/meta_speakers.py)")
     p.add_argument("--config", help="TOML config, e.g. configs/meta_reptile_patch.toml")
     p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
     p.set_defaults(func=_cmd_meta)
+
+    p = sub.add_parser("encoder", help="train the SEA-ENC speaker encoder alone on speaker "
+                                       "episodes (ProtoNets, or CACTUs without labels; "
+                                       "training/train_encoder.py)")
+    p.add_argument("--config", required=True, help="TOML config, e.g. configs/encoder_protonets.toml")
+    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
+    p.set_defaults(func=_cmd_encoder)
+
+    p = sub.add_parser("continual", help="add corpus speakers to a backbone one after another and "
+                                         "measure forgetting (plain, ER, MER, MOLe; "
+                                         "training/continual_speakers.py)")
+    p.add_argument("--config", help="TOML config, e.g. configs/continual_mer_patch.toml")
+    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
+    p.set_defaults(func=_cmd_continual)
 
     corpus = sub.add_parser("corpus", help="build, import or summarize a training corpus")
     csub = corpus.add_subparsers(dest="corpus_command", required=True)

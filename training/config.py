@@ -152,7 +152,7 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 # -- meta-learning on speaker tasks (training/meta_speakers.py) ------------------------------
-META_METHODS = ("reptile", "fomaml", "leo", "joint")
+META_METHODS = ("reptile", "fomaml", "leap", "leo", "joint")
 META_ADAPTS = ("patch", "all", "embedding")
 
 
@@ -161,8 +161,9 @@ class MetaConfig:
     """A meta-learned start for the adaptation modes: a task is one speaker, its support a few
     seconds of its clips, its query other clips of the same speaker."""
 
-    # reptile (Nichol et al. 2018), fomaml (first-order MAML), leo (Rusu et al. 2019), or
-    # joint: the control, Adam on the same parameters at the tasks' own loss, no inner loop
+    # reptile (Nichol et al. 2018), fomaml (first-order MAML), leap (Flennerhag et al. 2019:
+    # a start that shortens the inner loop's whole path), leo (Rusu et al. 2019), or joint:
+    # the control, Adam on the same parameters at the tasks' own loss, no inner loop
     method: str = "reptile"
     # the parameters the inner loop adapts: "patch" (PATCH's norms and biases) or "all" (every
     # weight SEA-ALL fine-tunes), whose start Reptile/FOMAML meta-learn; "embedding" for LEO,
@@ -178,7 +179,7 @@ class MetaConfig:
     lr_weights: float = FitConfig.lr_weights
     lr_embedding: float = FitConfig.lr_embedding
     # reptile: the share of the way to the tasks' mean adapted weights, annealed linearly to 0
-    # (Nichol et al.); fomaml, leo, joint: Adam's learning rate
+    # (Nichol et al.); fomaml, leap, leo, joint: Adam's learning rate
     outer_lr: float = 1.0
     # LEO: the latent code's size and the inner loop's plain gradient step on it (LEO's 1.0)
     latent: int = 16
@@ -216,7 +217,7 @@ def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
         raise ValueError(f"meta.adapt must be one of {', '.join(META_ADAPTS)}, got {m.adapt!r}")
     if (m.method == "leo") != (m.adapt == "embedding"):
         raise ValueError('meta.method = "leo" and meta.adapt = "embedding" go together: LEO '
-                         "fits a latent code of g; Reptile, FOMAML and joint train weights")
+                         "fits a latent code of g; Reptile, FOMAML, Leap and joint train weights")
     if min(m.meta_steps, m.tasks_per_step, m.inner_steps, m.query_clips, m.latent) < 1:
         raise ValueError("meta.meta_steps, tasks_per_step, inner_steps, query_clips and latent "
                          "must be >= 1")
@@ -228,3 +229,74 @@ def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
 def load_meta_config(path: str | Path) -> MetaRunConfig:
     with open(path, "rb") as f:
         return meta_from_dict(tomllib.load(f))
+
+
+# -- adding corpus speakers one after another (training/continual_speakers.py) ---------------
+CONTINUAL_METHODS = ("sgd", "er", "mer", "mole")
+
+
+@dataclass(frozen=True)
+class ContinualConfig:
+    """A stream of corpus speakers (never users' voices) added to a backbone one after another:
+    each speaker's clips arrive in its turn; forgetting is measured on the first speakers
+    after the last."""
+
+    # sgd: plain sequential fine-tuning; er: the new clip with replayed ones (experience
+    # replay); mer: Riemer et al. 2019; mole: Nagabandi et al. 2019, a mixture of patches
+    method: str = "mer"
+    adapt: str = "patch"  # the shared parameters: PATCH's norms and biases, or "all"
+    init: str = ""  # backbone checkpoint to start from; "" is the bundled model
+    speakers: int = 10  # drawn from the corpus's training speakers, one per person first
+    train_clips: int = 6  # each speaker's clips in the stream
+    test_clips: int = 2  # other clips of the same speaker, never trained on
+    repeats: int = 2  # how often each training clip arrives, in its speaker's turn
+    # Adam on the shared weights and on each speaker's own g (from SEA-ENC's estimate) at the
+    # product's rates, the optimizer state kept across the stream
+    lr_weights: float = FitConfig.lr_weights
+    lr_embedding: float = FitConfig.lr_embedding
+    memory: int = 24  # er, mer: reservoir of clips
+    batch: int = 4  # er, mer: the new clip and batch - 1 replayed
+    batches: int = 2  # mer: batches per arriving clip
+    beta: float = 1.0  # mer: within-batch Reptile step (the toolkit's tuned toy values)
+    gamma: float = 0.3  # mer: across-batch Reptile step
+    alpha: float = 1.0  # mole: CRP concentration
+    temperature: float = 0.05  # mole: log-likelihood = -(generator loss) / temperature
+    seed: int = 0
+    threads: int = 0  # torch threads (0: torch's default)
+
+
+@dataclass(frozen=True)
+class ContinualRunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    continual: ContinualConfig = field(default_factory=ContinualConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def continual_from_dict(data: dict[str, Any]) -> ContinualRunConfig:
+    sections = {"data": DataConfig, "continual": ContinualConfig}
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    cfg = ContinualRunConfig(**{name: _build(cls, data.get(name, {}), name)
+                                for name, cls in sections.items()})
+    c = cfg.continual
+    if c.method not in CONTINUAL_METHODS:
+        raise ValueError(f"continual.method must be one of {', '.join(CONTINUAL_METHODS)}, "
+                         f"got {c.method!r}")
+    if c.adapt not in ("patch", "all"):
+        raise ValueError(f'continual.adapt must be "patch" or "all", got {c.adapt!r}')
+    if min(c.speakers, c.train_clips, c.test_clips, c.repeats, c.memory, c.batch, c.batches) < 1:
+        raise ValueError("continual.speakers, train_clips, test_clips, repeats, memory, batch and "
+                         "batches must be >= 1")
+    if c.speakers < 2:
+        raise ValueError("continual.speakers must be >= 2: forgetting needs a later speaker")
+    if min(c.lr_weights, c.lr_embedding, c.alpha, c.temperature) <= 0:
+        raise ValueError("continual learning rates, alpha and temperature must be > 0")
+    return cfg
+
+
+def load_continual_config(path: str | Path) -> ContinualRunConfig:
+    with open(path, "rb") as f:
+        return continual_from_dict(tomllib.load(f))

@@ -1,4 +1,4 @@
-"""Meta-learning on speaker tasks: Reptile, first-order MAML and LEO for voice adaptation.
+"""Meta-learning on speaker tasks: Reptile, first-order MAML, Leap and LEO for voice adaptation.
 
 A task is one speaker of a training corpus: its support is whole clips up to a few seconds
 (what a user uploads), its query other clips of the same speaker. The inner loop is modelled
@@ -14,6 +14,8 @@ step from ``min_steps`` on) and it hears at most ``support_seconds`` (the produc
 - Reptile (Nichol et al. 2018): the outer loop moves the adapted weights' start toward the
   tasks' mean adapted weights, the step annealed linearly to 0;
 - FOMAML (Finn et al. 2017, first order): Adam on the query gradient at the adapted weights;
+- Leap (Flennerhag et al. 2019): Adam on the gradient that shortens the inner loop's whole path
+  in parameters and support loss (``voiceadapt.meta.leap.PathGradient``; the path is Adam's);
 - LEO (Rusu et al. 2019): the backbone frozen, a learned latent space of g; the inner loop
   moves a low-dimensional code (``SpeakerLEO``);
 - joint, the control: Adam on the same parameters at the tasks' own loss (support and query
@@ -30,11 +32,9 @@ SIGTERM saves before stopping.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import json
-import signal
 import sys
 import time
 from collections import defaultdict
@@ -50,7 +50,15 @@ from tqdm import tqdm
 
 from training.config import MetaRunConfig, load_meta_config
 from training.data import Item
-from training.train import find_resume_state, git_hash, load_items, prepare_run, prune_checkpoints
+from training.train import (
+    find_resume_state,
+    git_hash,
+    interrupt_on_sigterm,
+    load_items,
+    prepare_run,
+    prune_checkpoints,
+    run_folder_arguments,
+)
 from voiceadapt.adapt.fit import (
     Clip,
     FitConfig,
@@ -62,6 +70,7 @@ from voiceadapt.adapt.fit import (
 from voiceadapt.adapt.sea_enc import embedding_from_clips
 from voiceadapt.audio import Audio, FeatureParams, pcm16_to_float
 from voiceadapt.files import atomic_path, atomic_write_text
+from voiceadapt.meta.leap import PathGradient
 from voiceadapt.meta.leo import LEOConfig, LinearDecoder, inner_loop
 from voiceadapt.meta.leo import outer_loss as leo_outer_loss
 from voiceadapt.meta.tasks import Task
@@ -196,9 +205,12 @@ def task_loss(model: Backbone, clips: list[Clip], g: torch.Tensor, inner: InnerL
 def inner_fit(model: Backbone, names: Sequence[str], task: SpeakerTask, inner: InnerLoop,
               generator: torch.Generator, g0: torch.Tensor | None = None,
               on_step: Callable[[int, torch.Tensor], None] | None = None,
+              on_gradient: Callable[[float, dict[str, nn.Parameter]], None] | None = None,
               ) -> tuple[torch.Tensor, list[float]]:
     """Adapt ``model`` in place to the task's support: Adam on g (from SEA-ENC's estimate) and
-    the named weights. Returns the adapted g and the support loss of each step."""
+    the named weights. Returns the adapted g and the support loss of each step.
+    ``on_step(step, g)`` runs after each step; ``on_gradient(loss, params)`` before it, with
+    the named weights as they were and their gradients set (Leap's path)."""
     if g0 is None:
         g0 = embedding_from_clips(model, [c.audio for c in task.support])
     g = nn.Parameter(g0.detach().clone())
@@ -211,6 +223,8 @@ def inner_fit(model: Backbone, names: Sequence[str], task: SpeakerTask, inner: I
             loss = generator_loss(model, batch, g, inner.segment, generator, inner.wavenet)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if on_gradient is not None:
+                on_gradient(loss.item(), params)
             opt.step()
             losses.append(loss.item())
             if on_step is not None:
@@ -444,10 +458,20 @@ class MetaTrainer:
                 after.append(before[-1])
                 self.tasks_seen += 1
                 continue
-            g, losses = inner_fit(self.model, self.names, task, self.inner, self.generator, g0)
+            path = PathGradient() if m.method == "leap" else None
+            g, losses = inner_fit(self.model, self.names, task, self.inner, self.generator, g0,
+                                  on_gradient=self._path_point(path) if path else None)
             first.append(losses[0])
             last.append(losses[-1])
-            if self.opt is not None:  # FOMAML: the query gradient at the adapted weights
+            if path is not None:  # Leap: the path's gradient, ended at the adapted weights
+                with torch.no_grad():
+                    end = float(task_loss(self.model, task.support, g, self.inner, seed))
+                    after.append(float(task_loss(self.model, task.query, g, self.inner, seed)))
+                path.add_point(end, {n: p.detach().clone() for n, p in self.params.items()}, None)
+                for n, acc in total.items():
+                    if n in path.total:
+                        acc += path.total[n]
+            elif m.method == "fomaml":  # the query gradient at the adapted weights
                 q = self._add_gradient(total, task.query, g, seed)
                 after.append(float(q.detach()))
             else:  # Reptile: where the inner loop went
@@ -477,6 +501,17 @@ class MetaTrainer:
         if move is not None:
             out["outer_move"] = move
         return out
+
+    @staticmethod
+    def _path_point(path: PathGradient) -> Callable[[float, dict[str, nn.Parameter]], None]:
+        """``inner_fit``'s gradient hook recording each point of a Leap path."""
+
+        def point(value: float, params: dict[str, nn.Parameter]) -> None:
+            path.add_point(value, {n: p.detach().clone() for n, p in params.items()},
+                           {n: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+                            for n, p in params.items()})
+
+        return point
 
     def _add_gradient(self, total: dict[str, torch.Tensor], clips: list[Clip], g: torch.Tensor,
                       seed: int) -> torch.Tensor:
@@ -635,12 +670,8 @@ def load_start(init: str) -> Backbone:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="TOML config (stored in the run folder on first use)")
-    parser.add_argument("--run-dir", required=True, help="run folder; run again to resume")
-    args = parser.parse_args(argv)
-    run = Path(args.run_dir)
-    cfg: MetaRunConfig = prepare_run(run, args.config, load_meta_config)
+    run, config = run_folder_arguments(__doc__, argv)
+    cfg: MetaRunConfig = prepare_run(run, config, load_meta_config)
     if cfg.meta.threads:
         torch.set_num_threads(cfg.meta.threads)
     model = load_start(cfg.meta.init)
@@ -652,11 +683,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sum(p.numel() for p in model.parameters()):,} parameters), "
                 f"{cfg.meta.method}, inner {trainer.inner}")
     trainer.resume()
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    interrupt_on_sigterm()
     try:
         trainer.fit()
     except KeyboardInterrupt:

@@ -443,13 +443,27 @@ def load_items(data: DataConfig, params: FeatureParams) -> tuple[list[Item], lis
     return load_corpus_items(data.corpus, data.cache, params, "train", data.max_frames)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_folder_arguments(doc: str, argv: list[str] | None) -> tuple[Path, str | None]:
+    """The run folder and config path, as every trainer's command takes them."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--config", help="TOML config (stored in the run folder on first use)")
-    parser.add_argument("--run-dir", required=True, help="run folder")
+    parser.add_argument("--run-dir", required=True, help="run folder; run again to resume")
     args = parser.parse_args(argv)
-    run = Path(args.run_dir)
-    cfg = prepare_run(run, args.config)
+    return Path(args.run_dir), args.config
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM stops a run the way Ctrl-C does (KeyboardInterrupt), so it saves first."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    run, config = run_folder_arguments(__doc__, argv)
+    cfg = prepare_run(run, config)
     params = FeatureParams()
     items, speakers = load_items(cfg.data, params)
     trainer = Trainer(cfg, run, items, speakers, params)
@@ -457,11 +471,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sum(p.numel() for p in trainer.model.parameters()) / 1e6:.2f} M parameters, "
                 f"{trainer.world} process(es) on {trainer.device}")
     trainer.resume()
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # fit() saves before it stops
-
-    signal.signal(signal.SIGTERM, stop)
+    interrupt_on_sigterm()  # fit() saves before it stops
     try:
         trainer.fit()
     except KeyboardInterrupt:  # fit() saved what it had: say so, without a traceback

@@ -14,10 +14,11 @@ checkpoint: equal error rate of one clip against every speaker's enrollment (the
 other clips). It is reported, never
 used to choose anything: the run keeps its last step.
 
-    python -m training.train_encoder --corpus data/corpus_v2 --eval data/lvo \\
-        --run-dir runs/encoder_v2 --steps 1000
+    python -m training encoder --config configs/encoder_protonets.toml --run-dir runs/encoder_v2
 
-Resumable: run again with the same arguments and it continues from ``latest.pt``.
+(or ``python -m training.train_encoder`` with the options as flags; a flag given beside
+``--config`` wins). Resumable: run again with the same arguments and it continues from
+``latest.pt``.
 
 ``--labels cactus`` trains without speaker labels (CACTUs, Hsu et al. 2019): the starting
 encoder embeds every clip, k-means partitions those embeddings several times (each on a
@@ -33,6 +34,7 @@ import math
 import random
 import sys
 import time
+import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,9 +191,13 @@ def verification(encoder: SpeakerEncoder, data: Speakers, frames: int = 300,
             "nontarget_cos": float(other), "speakers": len(names), "trials": int(len(scores))}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, over the ``[encoder]`` section of ``--config`` (a TOML file whose keys
+    are the options' names, e.g. ``steps = 1000``): flags given on the line win."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", required=True, help="training corpus (train split, all audio)")
+    parser.add_argument("--config", help="TOML file with an [encoder] section of these options "
+                        "(e.g. configs/encoder_protonets.toml)")
+    parser.add_argument("--corpus", help="training corpus (train split, all audio)")
     parser.add_argument("--eval", help="leave-voice-out corpus: EER reported at each checkpoint")
     parser.add_argument("--model", help="backbone whose encoder starts training and whose mel "
                         "statistics normalize the input (default: the bundled model)")
@@ -208,7 +214,35 @@ def main(argv: list[str] | None = None) -> int:
                         "the starting encoder's embeddings (no labels)")
     parser.add_argument("--clusters", type=int, default=500, help="k of CACTUs' k-means")
     parser.add_argument("--partitions", type=int, default=5, help="CACTUs' partitions")
+    first, _ = parser.parse_known_args(argv)
+    if first.config:
+        with open(first.config, "rb") as f:
+            settings = tomllib.load(f)
+        unknown = set(settings) - {"encoder"}
+        section = settings.get("encoder", {})
+        names = {a.dest for a in parser._actions} - {"help", "config", "run_dir"}
+        unknown |= {f"encoder.{k}" for k in section if k not in names}
+        if unknown:
+            parser.error(f"{first.config}: unknown setting(s) {', '.join(sorted(unknown))}")
+        for action in parser._actions:  # a setting of the wrong type is refused as a flag would be
+            if action.dest in section and action.type is not None:
+                try:
+                    section[action.dest] = action.type(section[action.dest])
+                except (TypeError, ValueError):
+                    parser.error(f"{first.config}: encoder.{action.dest} must be "
+                                 f"{action.type.__name__}, got {section[action.dest]!r}")
+            if action.dest in section and action.choices and section[action.dest] not in action.choices:
+                parser.error(f"{first.config}: encoder.{action.dest} must be one of "
+                             f"{', '.join(action.choices)}")
+        parser.set_defaults(**section)
     args = parser.parse_args(argv)
+    if not args.corpus:
+        parser.error("the training corpus is needed: --corpus, or corpus in the config")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     from voiceadapt.inference.synthesize import load
 
     torch.manual_seed(args.seed)

@@ -296,11 +296,13 @@ def mer_check(tasks: int = 5, per_task: int = 200, memory: int = 100, seeds: int
         stream = [(x[i], y[i]) for x, y in train for i in range(len(y))]
         for method in out:
             torch.manual_seed(seed)
-            learner = continual.ContinualLearner(mlp((20, 100, 5)), cross_entropy, method,
-                                                 memory=memory, batch=10, batches=5, seed=seed,
-                                                 **TUNED[method])
+            model = mlp((20, 100, 5))
+            learner = continual.ContinualLearner(model.parameters(),
+                                                 continual.example_loss(model, cross_entropy),
+                                                 method, memory=memory, batch=10, batches=5,
+                                                 seed=seed, **TUNED[method])
             learner.fit_stream(stream)
-            accs = [continual.accuracy(learner.model, x, y) for x, y in test]
+            accs = [continual.accuracy(model, x, y) for x, y in test]
             out[method].append(sum(accs) / len(accs))
             earlier[method].append(sum(accs[:-1]) / (len(accs) - 1))
     return {"tasks": tasks, "per_task": per_task, "memory": memory, "seeds": seeds,
@@ -340,7 +342,7 @@ def mole_check(prior_iterations: int = 1500, batches_per_segment: int = 20, step
         mole_err.append(float((mole.predict(x) - y).pow(2).mean()))
         with torch.no_grad():
             single_err.append(float((single(x) - y).pow(2).mean()))
-        mole.observe(x, y)
+        mole.observe((x, y))
         for _ in range(steps):
             opt.zero_grad()
             (single(x) - y).pow(2).mean().backward()

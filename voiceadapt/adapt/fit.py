@@ -156,9 +156,10 @@ def sample_batch(clips: list[Clip], seconds: float, generator: torch.Generator,
 
 def generator_loss(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Tensor,
                    segment: int, generator: torch.Generator, wavenet: bool = True) -> torch.Tensor:
-    """Acoustic (with alignment) + WaveNet losses of every clip under embedding g (S,)."""
+    """Acoustic (with alignment) + WaveNet losses of every clip under embedding g: (S,) for
+    all the clips, or (B, S), one per clip."""
     b = batch["ids"].shape[0]
-    gb = g[None].expand(b, -1)
+    gb = g[None].expand(b, -1) if g.dim() == 1 else g
     hop = model.features.hop_length
     losses = L.acoustic_losses(model, batch["ids"], batch["text_lens"], batch["audio"],
                                batch["lens"] // hop + 1, batch["f0"], gb, lang=batch.get("lang"))

@@ -10,12 +10,16 @@ and minimizing interference between examples falls out of the Reptile updates.""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
 
 from voiceadapt.meta.tasks import Loss
+
+METHODS = ("sgd", "er", "mer")
+BatchLoss = Callable[[list[Any]], torch.Tensor]
 
 
 class Reservoir:
@@ -25,7 +29,7 @@ class Reservoir:
         self.size, self.seen, self.items = size, 0, []
         self.rng = random.Random(seed)
 
-    def add(self, item: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def add(self, item: Any) -> None:
         self.seen += 1
         if len(self.items) < self.size:
             self.items.append(item)
@@ -34,61 +38,78 @@ class Reservoir:
             if j < self.size:
                 self.items[j] = item
 
-    def sample(self, n: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def sample(self, n: int) -> list[Any]:
         return self.rng.sample(self.items, min(n, len(self.items)))
 
 
-def _sgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Loss, lr: float) -> None:
-    model.zero_grad(set_to_none=True)
-    loss(model(x), y).backward()
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.grad is not None:
-                p -= lr * p.grad
+def example_loss(model: nn.Module, loss: Loss) -> BatchLoss:
+    """The batch loss of (x, y) examples (x: (D,), y: scalar) for a model of x."""
 
+    def batch_loss(examples: list[Any]) -> torch.Tensor:
+        xs = torch.stack([x for x, _ in examples])
+        ys = torch.stack([y for _, y in examples])
+        return loss(model(xs), ys)
 
-def _interpolate(model: nn.Module, start: list[torch.Tensor], weight: float) -> None:
-    with torch.no_grad():
-        for p, s in zip(model.parameters(), start, strict=True):
-            p.copy_(s + weight * (p - s))
+    return batch_loss
 
 
 class ContinualLearner:
-    """``method``: "sgd" (no memory), "er" (new example + replayed batch, one SGD step), or
-    "mer". All use SGD with ``lr``; the memory holds ``memory`` examples."""
+    """``method``: "sgd" (no memory), "er" (new example + replayed batch, one step), or "mer".
+    All step ``params`` down ``batch_loss`` (of a list of examples, whatever they are) by SGD
+    at ``lr``, or by ``optimizer`` when one is given; the memory holds ``memory`` examples."""
 
-    def __init__(self, model: nn.Module, loss: Loss, method: str = "mer", lr: float = 0.03,
-                 memory: int = 200, batch: int = 10, batches: int = 5, beta: float = 0.1,
-                 gamma: float = 1.0, seed: int = 0) -> None:
-        assert method in ("sgd", "er", "mer")
-        self.model, self.loss, self.method, self.lr = model, loss, method, lr
+    def __init__(self, params: Iterable[torch.Tensor], batch_loss: BatchLoss, method: str = "mer",
+                 lr: float = 0.03, memory: int = 200, batch: int = 10, batches: int = 5,
+                 beta: float = 0.1, gamma: float = 1.0, seed: int = 0,
+                 optimizer: torch.optim.Optimizer | None = None) -> None:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        self.params = list(params)
+        self.batch_loss, self.method, self.lr, self.optimizer = batch_loss, method, lr, optimizer
         self.memory = Reservoir(memory, seed)
         self.batch, self.batches, self.beta, self.gamma = batch, batches, beta, gamma
 
-    def observe(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Learn from one example (x: (D,), y: scalar class) as it arrives."""
-        if self.method == "sgd":
-            _sgd(self.model, x[None], y[None], self.loss, self.lr)
-        elif self.method == "er":
-            replay = self.memory.sample(self.batch - 1)
-            xs = torch.stack([x] + [r[0] for r in replay])
-            ys = torch.stack([y] + [r[1] for r in replay])
-            _sgd(self.model, xs, ys, self.loss, self.lr)
+    def _step(self, examples: list[Any]) -> float:
+        for p in self.params:
+            p.grad = None
+        value = self.batch_loss(examples)
+        value.backward()
+        if self.optimizer is not None:
+            self.optimizer.step()
         else:
-            start = [p.detach().clone() for p in self.model.parameters()]
-            for _ in range(self.batches):
-                batch_start = [p.detach().clone() for p in self.model.parameters()]
-                items = self.memory.sample(self.batch - 1) + [(x, y)]
-                for xi, yi in items:
-                    _sgd(self.model, xi[None], yi[None], self.loss, self.lr)
-                _interpolate(self.model, batch_start, self.beta)
-            _interpolate(self.model, start, self.gamma)
-        if self.method != "sgd":
-            self.memory.add((x, y))
+            with torch.no_grad():
+                for p in self.params:
+                    if p.grad is not None:
+                        p -= self.lr * p.grad
+        return value.item()
 
-    def fit_stream(self, stream: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
-        for x, y in stream:
-            self.observe(x, y)
+    def _interpolate(self, start: list[torch.Tensor], weight: float) -> None:
+        with torch.no_grad():
+            for p, s in zip(self.params, start, strict=True):
+                p.copy_(s + weight * (p - s))
+
+    def observe(self, example: Any) -> float:
+        """Learn from one example as it arrives; returns the mean loss of the steps taken."""
+        if self.method == "sgd":
+            losses = [self._step([example])]
+        elif self.method == "er":
+            losses = [self._step([example] + self.memory.sample(self.batch - 1))]
+        else:
+            losses = []
+            start = [p.detach().clone() for p in self.params]
+            for _ in range(self.batches):
+                batch_start = [p.detach().clone() for p in self.params]
+                for item in self.memory.sample(self.batch - 1) + [example]:
+                    losses.append(self._step([item]))
+                self._interpolate(batch_start, self.beta)
+            self._interpolate(start, self.gamma)
+        if self.method != "sgd":
+            self.memory.add(example)
+        return sum(losses) / len(losses)
+
+    def fit_stream(self, stream: Iterable[Any]) -> None:
+        for example in stream:
+            self.observe(example)
 
 
 @torch.no_grad()

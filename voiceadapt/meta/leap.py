@@ -17,6 +17,38 @@ from voiceadapt.meta.functional import detached, loss_at, parameters
 from voiceadapt.meta.tasks import Task
 
 
+class PathGradient:
+    """Leap's meta-gradient, accumulated along one training path a point at a time: add each
+    point's loss, parameters and gradient in order (the last point's gradient is not used).
+    Works for any inner optimizer: the path is where it went, however it got there."""
+
+    def __init__(self, norm: bool = True, stabilizer: bool = True) -> None:
+        self.norm, self.stabilizer = norm, stabilizer
+        self.total: dict[str, torch.Tensor] = {}
+        self.losses: list[float] = []
+        self._last: tuple[float, dict[str, torch.Tensor], dict[str, torch.Tensor] | None] | None = None
+
+    def add_point(self, value: float, theta: dict[str, torch.Tensor],
+                  grads: dict[str, torch.Tensor] | None) -> None:
+        """The path reached ``theta`` (detached) at loss ``value``, with ``grads`` there."""
+        self.losses.append(value)
+        if self._last is not None:
+            prev_value, prev_theta, prev_grads = self._last
+            assert prev_grads is not None, "only the path's last point may come without gradients"
+            delta_f = value - prev_value
+            step = {n: theta[n] - prev_theta[n] for n in theta}
+            length = 1.0
+            if self.norm:
+                length = (sum(float(s.pow(2).sum()) for s in step.values()) + delta_f ** 2) ** 0.5
+                length = max(length, 1e-12)
+            if self.stabilizer:
+                delta_f = -abs(delta_f)
+            for n in theta:
+                segment = (delta_f * prev_grads[n] + step[n]) / length
+                self.total[n] = self.total[n] - segment if n in self.total else -segment
+        self._last = (value, theta, grads)
+
+
 class Leap:
     def __init__(self, model: nn.Module, inner_lr: float = 0.01, inner_steps: int = 10,
                  outer_lr: float = 1e-3, norm: bool = True, stabilizer: bool = True,
@@ -27,31 +59,20 @@ class Leap:
         self.opt = optimizer or torch.optim.Adam(model.parameters(), lr=outer_lr)
 
     def task_gradient(self, task: Task) -> tuple[dict[str, torch.Tensor], list[float]]:
-        """The task's meta-gradient and its training losses along the path."""
+        """The task's meta-gradient and its training losses along the path (plain SGD)."""
         theta = detached(parameters(self.model))
-        meta = {n: torch.zeros_like(p) for n, p in theta.items()}
         names = list(theta)
-        value = loss_at(self.model, theta, task.support_x, task.support_y, task.loss)
-        grads = torch.autograd.grad(value, [theta[n] for n in names])
-        losses = [value.item()]
-        for _ in range(self.inner_steps):
-            nxt = {n: (theta[n] - self.inner_lr * g).detach().requires_grad_(True)
-                   for n, g in zip(names, grads, strict=True)}
-            nxt_value = loss_at(self.model, nxt, task.support_x, task.support_y, task.loss)
-            nxt_grads = torch.autograd.grad(nxt_value, [nxt[n] for n in names])
-            delta_f = nxt_value.item() - value.item()
-            step = {n: nxt[n].detach() - theta[n].detach() for n in names}
-            length = 1.0
-            if self.norm:
-                length = (sum(float(s.pow(2).sum()) for s in step.values()) + delta_f ** 2) ** 0.5
-                length = max(length, 1e-12)
-            if self.stabilizer:
-                delta_f = -abs(delta_f)
-            for n, g in zip(names, grads, strict=True):
-                meta[n] -= (delta_f * g + step[n]) / length
-            theta, value, grads = nxt, nxt_value, nxt_grads
-            losses.append(value.item())
-        return meta, losses
+        path = PathGradient(self.norm, self.stabilizer)
+        for step in range(self.inner_steps + 1):
+            value = loss_at(self.model, theta, task.support_x, task.support_y, task.loss)
+            grads = dict(zip(names, torch.autograd.grad(value, [theta[n] for n in names]),
+                             strict=True))
+            path.add_point(value.item(), {n: t.detach() for n, t in theta.items()}, grads)
+            if step < self.inner_steps:
+                theta = {n: (theta[n] - self.inner_lr * grads[n]).detach().requires_grad_(True)
+                         for n in names}
+        meta = {n: path.total.get(n, torch.zeros_like(t)) for n, t in theta.items()}
+        return meta, path.losses
 
     def meta_step(self, tasks: list[Task]) -> float:
         """One outer step over the tasks; returns their mean training-loss area."""
