@@ -62,8 +62,10 @@ def test_replay_and_mer_forget_the_first_speaker_less_than_plain_fine_tuning(tin
     assert many["forgetting"] == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("method, alpha", [("mer", 1.0), ("mole", 100.0)])
+@pytest.mark.parametrize("method, alpha", [("mer", 1.0), ("mole", 1.0), ("mole", 100.0)])
 def test_a_resumed_stream_learns_what_an_unbroken_one_does(tiny_corpus, tmp_path, method, alpha):
+    """MER's reservoir and Adam state, MOLe's components with their own Adam (one reused
+    across the break, or several spawned) and every g come back as they were."""
     from training.continual_speakers import SpeakerStream, choose_speakers
     from training.data import load_corpus_items
     from training.meta_speakers import load_start
@@ -87,7 +89,10 @@ def test_a_resumed_stream_learns_what_an_unbroken_one_does(tiny_corpus, tmp_path
     whole.learn_speaker()
     resumed.learn_speaker()
     assert resumed.done == 2 and resumed.arrivals == whole.arrivals
+    assert torch.equal(resumed.generator.get_state(), whole.generator.get_state())
     assert resumed.test_losses() == pytest.approx(whole.test_losses(), abs=1e-5)
+    if method == "mole":
+        assert resumed.mole.assignments == whole.mole.assignments
 
 
 def test_continual_config_rejects_what_cannot_run():
@@ -103,27 +108,27 @@ def test_continual_config_rejects_what_cannot_run():
 
 def test_the_comparison_reads_runs_of_one_stream_and_refuses_others(tmp_path, capsys):
     from training.benchmarks.continual_speakers import main
+    from training.continual_speakers import stream_figures
 
-    def run(name, speakers, matrix, **extra):
+    def run(name, speakers, matrix, seed=0, **extra):
+        """A finished run's results.json, its figures computed as a run computes them."""
         folder = tmp_path / name
         folder.mkdir()
-        n = len(matrix) - 1
-        last = matrix[-1]
-        forgetting = [last[j] - matrix[j + 1][j] for j in range(n - 1)]
         result = {"speakers": speakers, "loss_matrix": matrix, "shared_parameters": 10,
-                  "arrivals": 4, "cpu_minutes": 0.1, "first_speakers": 1,
-                  "mean_test_loss": sum(last) / n, "forgetting": sum(forgetting) / len(forgetting),
-                  "forgetting_first": forgetting[0],
-                  "learned": sum(matrix[0][j] - matrix[j + 1][j] for j in range(n)) / n, **extra}
+                  "arrivals": 4, "stream": {"seed": seed}, "wall_minutes": 0.1,
+                  **stream_figures(matrix, len(speakers)), **extra}
         (folder / "results.json").write_text(json.dumps(result))
         return f"{name}={folder}"
 
+    # a: 3.0 at the start, 2.0 after its turn, 2.6 after b's; b: 4.0, 4.5 after a's turn
+    # (forward transfer -0.5), 3.0 after its own (gain 1.5)
     plain = run("plain", ["a", "b"], [[3.0, 4.0], [2.0, 4.5], [2.6, 3.0]])
     mole = run("mole", ["a", "b"], [[3.0, 4.0], [2.0, 4.1], [2.0, 3.1]], components=2)
     assert main(["--run", plain, "--run", mole, "--out", str(tmp_path / "out")]) == 0
     text = (tmp_path / "out.md").read_text()
-    assert "| plain | 10 | 4 | 3.500 | 2.800 | 1.000 | +0.600 | +0.600 | - | 0.10 |" in text
-    assert "| mole | 10 | 4 | 3.500 | 2.550 | 0.950 | +0.000 | +0.000 | 2 | 0.10 |" in text
+    # forward transfer (0 + -0.5) / 2, own turn's gain (1.0 + 1.5) / 2, forgetting of a
+    assert "| plain | 10 | 4 | 3.500 | 2.800 | -0.250 | 1.250 | +0.600 | +0.600 | - | 0.10 |" in text
+    assert "| mole | 10 | 4 | 3.500 | 2.550 | -0.050 | 1.000 | +0.000 | +0.000 | 2 | 0.10 |" in text
     assert "| a | 2.00 -> 2.60 | 2.00 -> 2.00 |" in text
     curves = json.loads((tmp_path / "out.json").read_text())["first_speaker_curves"]
     assert curves == {"plain": [2.0, 2.6], "mole": [2.0, 2.0]}
@@ -131,5 +136,8 @@ def test_the_comparison_reads_runs_of_one_stream_and_refuses_others(tmp_path, ca
     other = run("other", ["a", "c"], [[3.0, 4.0], [2.0, 4.5], [2.6, 3.0]])
     with pytest.raises(SystemExit, match="same stream"):
         main(["--run", plain, "--run", other])
+    reseeded = run("reseeded", ["a", "b"], [[3.0, 4.0], [2.0, 4.5], [2.6, 3.0]], seed=1)
+    with pytest.raises(SystemExit, match="same stream"):
+        main(["--run", plain, "--run", reseeded])
     with pytest.raises(SystemExit, match="no results.json"):
         main(["--run", f"none={tmp_path / 'missing'}"])

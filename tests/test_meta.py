@@ -121,7 +121,6 @@ def test_kmeans_recovers_separated_clusters():
     assert purity(kmeans(x, 4), truth) == 1.0
 
 
-@pytest.mark.slow
 def test_leap_path_gradient_matches_its_formula():
     """One segment of f(t) = t^2/2 from t = 1 to 0.5: the loss fell 0.375 over a step of -0.5,
     a segment 0.625 long, so the meta-gradient is -(-0.375 * 1 - 0.5) / 0.625 = 1.4 (descent
@@ -138,8 +137,15 @@ def test_leap_path_gradient_matches_its_formula():
     uphill.add_point(0.5, {"t": torch.tensor([1.0])}, None)
     # delta_f 0.375 is used as -0.375: -(-0.375 * 0.5 + 0.5) / 0.625 = -0.5
     assert uphill.total["t"].item() == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="gradients"):
+        uphill.add_point(0.4, {"t": torch.tensor([0.9])}, None)  # the last point had none
+    broken = PathGradient()
+    broken.add_point(0.5, {"t": torch.tensor([1.0])}, {"u": torch.tensor([1.0])})
+    with pytest.raises(ValueError, match="same tensors"):
+        broken.add_point(0.1, {"t": torch.tensor([0.5])}, None)
 
 
+@pytest.mark.slow
 def test_leap_shortens_training():
     r = mc.leap_check(iterations=150, eval_tasks=40)
     assert r["leap_auc"] < r["random_auc"] and r["leap_auc"] < r["joint_auc"], r

@@ -82,7 +82,7 @@ def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_pat
 
 @pytest.mark.parametrize("method, adapt", [("fomaml", "patch"), ("reptile", "patch"),
                                           ("leap", "patch"), ("leo", "embedding"),
-                                          ("joint", "patch")])
+                                          ("joint", "patch"), ("reptile", "all")])
 def test_meta_run_resumes_where_it_stopped(tiny_corpus, tmp_path, method, adapt):
     """Saved after two meta-steps and resumed, the third step is the one an unbroken run takes
     (the same tasks, segments and LEO noise)."""

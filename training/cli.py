@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("continual", help="add corpus speakers to a backbone one after another and "
                                          "measure forgetting (plain, ER, MER, MOLe; "
                                          "training/continual_speakers.py)")
-    p.add_argument("--config", help="TOML config, e.g. configs/continual_mer_patch.toml")
+    p.add_argument("--config", help="TOML config, e.g. configs/continual_mer_all.toml")
     p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
     p.set_defaults(func=_cmd_continual)
 

@@ -246,7 +246,7 @@ class ContinualConfig:
     method: str = "mer"
     adapt: str = "patch"  # the shared parameters: PATCH's norms and biases, or "all"
     init: str = ""  # backbone checkpoint to start from; "" is the bundled model
-    speakers: int = 10  # drawn from the corpus's training speakers, one per person first
+    speakers: int = 10  # drawn from the corpus's training speakers, each of a different person
     train_clips: int = 6  # each speaker's clips in the stream
     test_clips: int = 2  # other clips of the same speaker, never trained on
     repeats: int = 2  # how often each training clip arrives, in its speaker's turn
@@ -257,8 +257,10 @@ class ContinualConfig:
     memory: int = 24  # er, mer: reservoir of clips
     batch: int = 4  # er, mer: the new clip and batch - 1 replayed
     batches: int = 2  # mer: batches per arriving clip
-    beta: float = 1.0  # mer: within-batch Reptile step (the toolkit's tuned toy values)
-    gamma: float = 0.3  # mer: across-batch Reptile step
+    # mer: the within-batch and across-batch Reptile steps (the toolkit's toy-tuned values;
+    # beta = 1 keeps each batch's steps whole, so only the pull back across the batches acts)
+    beta: float = 1.0
+    gamma: float = 0.3
     alpha: float = 1.0  # mole: CRP concentration
     temperature: float = 0.05  # mole: log-likelihood = -(generator loss) / temperature
     seed: int = 0
@@ -294,6 +296,9 @@ def continual_from_dict(data: dict[str, Any]) -> ContinualRunConfig:
         raise ValueError("continual.speakers must be >= 2: forgetting needs a later speaker")
     if min(c.lr_weights, c.lr_embedding, c.alpha, c.temperature) <= 0:
         raise ValueError("continual learning rates, alpha and temperature must be > 0")
+    if not (0 < c.beta <= 1 and 0 < c.gamma <= 1):
+        raise ValueError("continual.beta and gamma must be in (0, 1]: shares of the way back "
+                         "from where a batch (beta) or a clip (gamma) started")
     return cfg
 
 

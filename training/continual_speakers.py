@@ -21,10 +21,13 @@ Reptile pulls act on the weights; the paper's SGD has no state to keep):
   found without its label.
 
 After each speaker, every stream speaker's test clips (never trained on) are scored with its
-own g: the loss matrix ``R[i][j]`` (after speaker i, speaker j; row 0 is the start). Forgetting
-of speaker j is ``R[last][j] - R[j][j]``, the loss it regained by the end.
+own g: the loss matrix ``R[i][j]`` (row 0 the start, row i after the i-th speaker's turn; the
+j-th speaker's own turn takes row j to row j + 1, counting speakers from 0). Its own turn's
+gain is ``R[j][j] - R[j+1][j]``, what the earlier turns did for it (forward transfer)
+``R[0][j] - R[j][j]``, and its forgetting ``R[last][j] - R[j+1][j]``, the loss it regained by
+the end.
 
-    python -m training continual --config configs/continual_mer_patch.toml --run-dir runs/continual_mer
+    python -m training continual --config configs/continual_mer_all.toml --run-dir runs/continual_mer_all
 
 The run folder holds ``config.toml``, ``git.txt``, ``metrics.jsonl``, ``tb/``, ``state.pt``
 (saved after each speaker: running the command again resumes at the next one) and, at the
@@ -33,6 +36,7 @@ end, ``results.json``. SIGTERM stops at once; the speaker in progress is learned
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import sys
@@ -105,6 +109,25 @@ def choose_speakers(model: Backbone, items: list[Item], speakers: list[str], cou
     return out
 
 
+def stream_figures(R: list[list[float]], speakers: int) -> dict[str, float | int]:
+    """Learning and forgetting from the loss matrix so far (rows: the start, then one after
+    each turn; the first half of the stream's ``speakers`` is reported apart)."""
+    n = len(R) - 1
+    first = max(1, speakers // 2)
+    out: dict[str, float | int] = {"speakers_learned": n}
+    if n:
+        last = R[n]
+        out["mean_test_loss"] = float(np.mean(last[:n]))
+        out["own_turn_gain"] = float(np.mean([R[j][j] - R[j + 1][j] for j in range(n)]))
+        out["forward_transfer"] = float(np.mean([R[0][j] - R[j][j] for j in range(n)]))
+    if n >= 2:
+        forgetting = [R[n][j] - R[j + 1][j] for j in range(n - 1)]
+        out["forgetting"] = float(np.mean(forgetting))
+        out["forgetting_first"] = float(np.mean(forgetting[:first]))
+        out["first_speakers"] = first
+    return out
+
+
 class SpeakerStream:
     """The learner, its speakers' g and the loss matrix, for one method."""
 
@@ -126,7 +149,7 @@ class SpeakerStream:
         for p in model.parameters():
             p.requires_grad_(False)
         if c.method == "mole":
-            self.optimizers: dict[int, torch.optim.Optimizer] = {}
+            self.optimizers: list[torch.optim.Optimizer] = []  # one per component, in order
             self.mole = MOLe(prior=model, alpha=c.alpha, log_likelihood=self._log_likelihood,
                              adapt=self._adapt_component)
             self.learner = None
@@ -166,9 +189,11 @@ class SpeakerStream:
             return -float(self._loss(model, examples)) / self.cfg.continual.temperature
 
     def _adapt_component(self, model: nn.Module, examples: list[tuple[int, int]]) -> None:
-        opt = self.optimizers.get(id(model))
-        if opt is None:  # a new component: its own Adam
-            opt = self.optimizers[id(model)] = self._optimizer(model)
+        assert self.mole is not None
+        index = next(i for i, c in enumerate(self.mole.components) if c.model is model)
+        if index == len(self.optimizers):  # a new component: its own Adam
+            self.optimizers.append(self._optimizer(model))  # type: ignore[arg-type]
+        opt = self.optimizers[index]
         opt.zero_grad(set_to_none=True)
         self._loss(model, examples).backward()
         opt.step()
@@ -217,19 +242,7 @@ class SpeakerStream:
         return out
 
     def summary(self) -> dict[str, object]:
-        """Forgetting and learning from the loss matrix so far."""
-        R, n = self.losses, self.done
-        first = max(1, len(self.stream) // 2)
-        out: dict[str, object] = {"speakers_learned": n, "arrivals": self.arrivals}
-        if n:
-            last = R[n]
-            out["mean_test_loss"] = float(np.mean(last[:n]))
-            out["learned"] = float(np.mean([R[0][j] - R[j + 1][j] for j in range(n)]))
-        if n >= 2:
-            forgetting = [last[j] - R[j + 1][j] for j in range(n - 1)]
-            out["forgetting"] = float(np.mean(forgetting))
-            out["forgetting_first"] = float(np.mean(forgetting[:first]))
-            out["first_speakers"] = first
+        out = {**stream_figures(self.losses, len(self.stream)), "arrivals": self.arrivals}
         if self.mole is not None:
             out["components"] = len(self.mole.components)
         return out
@@ -244,8 +257,8 @@ class SpeakerStream:
             out["components"] = [
                 {"shared": {n: p.detach().clone() for n, p in c.model.named_parameters()
                             if n in set(self.names)},
-                 "count": c.count, "optimizer": self.optimizers[id(c.model)].state_dict()}
-                for c in self.mole.components]
+                 "count": c.count, "optimizer": opt.state_dict()}
+                for c, opt in zip(self.mole.components, self.optimizers, strict=True)]
             out["assignments"] = list(self.mole.assignments)
         else:
             assert self.learner is not None
@@ -258,8 +271,6 @@ class SpeakerStream:
         return out
 
     def load_state(self, state: dict) -> None:
-        import copy
-
         self.done, self.arrivals = int(state["done"]), int(state["arrivals"])
         self.losses, self.train_seconds = state["losses"], float(state["train_seconds"])
         self.generator.set_state(state["generator"])
@@ -273,8 +284,9 @@ class SpeakerStream:
                     params = dict(model.named_parameters())
                     for n, v in saved["shared"].items():
                         params[n].copy_(v)
-                opt = self.optimizers[id(model)] = self._optimizer(model)
+                opt = self._optimizer(model)
                 opt.load_state_dict(saved["optimizer"])
+                self.optimizers.append(opt)
                 self.mole.components.append(Component(model, int(saved["count"])))
             self.mole.assignments = list(state["assignments"])
         else:
@@ -309,6 +321,8 @@ def run_stream(cfg: ContinualRunConfig, run: Path, stream: SpeakerStream, log=pr
             stream.learn_speaker()
             stream.train_seconds += time.perf_counter() - started
             stream.losses.append(stream.test_losses())
+            with atomic_path(state_path) as tmp:  # first: a stop after it repeats no row below
+                torch.save(stream.state(), tmp)
             figures = stream.summary()
             bar.update(1)
             for k, v in figures.items():
@@ -317,20 +331,27 @@ def run_stream(cfg: ContinualRunConfig, run: Path, stream: SpeakerStream, log=pr
             writer.add_scalar("continual/first_speaker_loss", stream.losses[-1][0], stream.done)
             with open(run / "metrics.jsonl", "a") as f:
                 f.write(json.dumps({"speaker": stream.done, "time": time.time(), **figures}) + "\n")
-            with atomic_path(state_path) as tmp:
-                torch.save(stream.state(), tmp)
     finally:
         bar.close()
         writer.close()
     c = cfg.continual
-    results = {"method": c.method, "adapt": c.adapt, "init": c.init or "bundled", "git": git_hash(),
-               "speakers": [sp.name for sp in stream.stream],
+    results = {"method": c.method, "adapt": c.adapt, "git": git_hash(),
+               "stream": stream_settings(cfg), "speakers": [sp.name for sp in stream.stream],
                "shared_parameters": sum(p.numel() for n, p in stream.model.named_parameters()
                                         if n in set(stream.names)),
-               "loss_matrix": stream.losses, "cpu_minutes": round(stream.train_seconds / 60, 2),
+               "loss_matrix": stream.losses,
+               "wall_minutes": round(stream.train_seconds / 60, 2),  # learning only, not scoring
                **stream.summary()}
     atomic_write_text(run / "results.json", json.dumps(results, indent=1) + "\n")
     return results
+
+
+def stream_settings(cfg: ContinualRunConfig) -> dict[str, object]:
+    """What makes two runs' streams the same: runs to compare must agree on all of it."""
+    c = cfg.continual
+    return {"corpus": cfg.data.corpus, "pack": cfg.data.pack, "init": c.init or "bundled",
+            "speakers": c.speakers, "train_clips": c.train_clips, "test_clips": c.test_clips,
+            "repeats": c.repeats, "seed": c.seed, "adapt": c.adapt}
 
 
 def persons(corpus_dir: str) -> dict[str, str] | None:

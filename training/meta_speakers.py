@@ -375,8 +375,8 @@ def embedding_curve(model: Backbone, task: SpeakerTask, inner: InnerLoop, at: Se
 
 
 class MetaTrainer:
-    """Reptile or FOMAML over speaker tasks, on the parameters one adaptation mode changes;
-    or LEO's networks over the speaker embedding, the backbone frozen."""
+    """Reptile, FOMAML, Leap or the joint control over speaker tasks, on the parameters one
+    adaptation mode changes; or LEO's networks over the speaker embedding, the backbone frozen."""
 
     def __init__(self, cfg: MetaRunConfig, run: Path, model: Backbone, items: list[Item],
                  speakers: list[str]):
@@ -440,7 +440,8 @@ class MetaTrainer:
             raise
 
     def _gradient_step(self, start: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Reptile's or FOMAML's update from ``start`` (the adapted weights' values now)."""
+        """Reptile's, FOMAML's, Leap's or the joint control's update from ``start`` (the
+        adapted weights' values now)."""
         m = self.cfg.meta
         total = {n: torch.zeros_like(p) for n, p in self.params.items()}
         before, after, first, last = [], [], [], []
@@ -460,7 +461,7 @@ class MetaTrainer:
                 continue
             path = PathGradient() if m.method == "leap" else None
             g, losses = inner_fit(self.model, self.names, task, self.inner, self.generator, g0,
-                                  on_gradient=self._path_point(path) if path else None)
+                                  on_gradient=self._path_point(path) if path is not None else None)
             first.append(losses[0])
             last.append(losses[-1])
             if path is not None:  # Leap: the path's gradient, ended at the adapted weights

@@ -120,9 +120,14 @@ def initial_weights(cfg: RunConfig, speakers: list[str], params: FeatureParams,
 
 
 def git_hash() -> str:
+    """The commit the code runs from, with "-dirty" when the checkout has changes (tracked
+    or new files; corpora and runs are ignored): such a run's code is not that commit's."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, cwd=Path(__file__).parent).stdout.strip()
+        def git(*args: str) -> str:
+            return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                                  cwd=Path(__file__).parent).stdout.strip()
+
+        return git("rev-parse", "HEAD") + ("-dirty" if git("status", "--porcelain") else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

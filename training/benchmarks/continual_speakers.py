@@ -2,9 +2,10 @@
 
 Each run folder is one method on the same stream (``python -m training continual``); this
 reads their ``results.json`` and puts them side by side: the test loss of every stream
-speaker at the start and at the end, what each speaker's own turn gained, how much of it the
-later speakers took away (forgetting, on all earlier speakers and on the first half), the
-components MOLe kept, and the CPU minutes. No judge: this is the generator loss on clips no
+speaker at the start and at the end, what the earlier turns did for a speaker before its own
+(forward transfer), what its own turn gained, how much the later speakers took away
+(forgetting, on all earlier speakers and on the first half), the components MOLe kept, and
+the wall minutes of learning. No judge: this is the generator loss on clips no
 method trained on.
 
     python -m training.benchmarks.continual_speakers --run sgd=runs/continual_sgd_all \\
@@ -32,9 +33,10 @@ def read_runs(runs: list[tuple[str, Path]]) -> dict[str, dict]:
             raise SystemExit(f"{folder} has no results.json: finish the run first "
                              f"(python -m training continual --run-dir {folder})")
         out[name] = json.loads(path.read_text())
-    streams = {tuple(r["speakers"]) for r in out.values()}
+    streams = {json.dumps([r["stream"], r["speakers"]], sort_keys=True) for r in out.values()}
     if len(streams) != 1:
-        raise SystemExit("the runs did not hear the same stream of speakers; compare like with like")
+        raise SystemExit("the runs did not hear the same stream (speakers, clips, repeats, seed, "
+                         "start, parameters); compare like with like")
     return out
 
 
@@ -58,15 +60,16 @@ def table(results: dict[str, dict]) -> str:
              f"the first {n - 1} and over the first {first}.",
              "",
              "| method | shared parameters | arrivals | start: mean test loss | end: mean test loss "
-             "| own turn's gain | forgetting (all) | forgetting (first "
-             f"{first}) | components | CPU min |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| forward transfer | own turn's gain | forgetting (all) | forgetting (first "
+             f"{first}) | components | wall min |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         start = float(np.mean(r["loss_matrix"][0]))
         lines.append(f"| {name} | {r['shared_parameters']:,} | {r['arrivals']} | {start:.3f} | "
-                     f"{r['mean_test_loss']:.3f} | {r['learned']:.3f} | {r['forgetting']:+.3f} | "
+                     f"{r['mean_test_loss']:.3f} | {r['forward_transfer']:.3f} | "
+                     f"{r['own_turn_gain']:.3f} | {r['forgetting']:+.3f} | "
                      f"{r['forgetting_first']:+.3f} | {r.get('components', '-')} | "
-                     f"{r['cpu_minutes']:.2f} |")
+                     f"{r['wall_minutes']:.2f} |")
     lines += ["", "Per speaker, test loss right after its turn -> at the end:", "",
               "| speaker | " + " | ".join(results) + " |",
               "|---|" + "---|" * len(results)]

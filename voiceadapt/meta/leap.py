@@ -31,10 +31,13 @@ class PathGradient:
     def add_point(self, value: float, theta: dict[str, torch.Tensor],
                   grads: dict[str, torch.Tensor] | None) -> None:
         """The path reached ``theta`` (detached) at loss ``value``, with ``grads`` there."""
-        self.losses.append(value)
         if self._last is not None:
             prev_value, prev_theta, prev_grads = self._last
-            assert prev_grads is not None, "only the path's last point may come without gradients"
+            if prev_grads is None:
+                raise ValueError("only the path's last point may come without gradients")
+            if set(prev_grads) != set(theta) or set(prev_theta) != set(theta):
+                raise ValueError("every point of a path needs the same tensors, with gradients "
+                                 f"for each: {sorted(theta)} against {sorted(prev_grads)}")
             delta_f = value - prev_value
             step = {n: theta[n] - prev_theta[n] for n in theta}
             length = 1.0
@@ -46,6 +49,7 @@ class PathGradient:
             for n in theta:
                 segment = (delta_f * prev_grads[n] + step[n]) / length
                 self.total[n] = self.total[n] - segment if n in self.total else -segment
+        self.losses.append(value)
         self._last = (value, theta, grads)
 
 
