@@ -144,7 +144,7 @@ class SpeakerStream:
                 for sp in stream)
         self.done = 0  # speakers learned
         self.arrivals = 0
-        self.losses: list[list[float]] = []  # R[i][j]: row 0 the start, row i after speaker i
+        self.losses: list[list[float]] = []  # R: row 0 the start, row j + 1 after speaker j
         self.train_seconds = 0.0
         for p in model.parameters():
             p.requires_grad_(False)
