@@ -49,59 +49,39 @@ def _cmd_corpus_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from training.train import main as train_main
-
-    return train_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
-
-
-def _cmd_continual(args: argparse.Namespace) -> int:
-    from training.continual_speakers import main as continual_main
-
-    return continual_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
-
-
-def _cmd_encoder(args: argparse.Namespace) -> int:
-    from training.train_encoder import main as encoder_main
-
-    return encoder_main(["--config", args.config, "--run-dir", args.run_dir])
+# the run-folder trainers: each takes --config and --run-dir and resumes when run again
+RUN_FOLDER_COMMANDS = {
+    "train": ("training.train", "train the backbone (one process; torchrun runs "
+              "training/train.py on several)", "configs/default.toml"),
+    "meta": ("training.meta_speakers", "meta-learn on speaker tasks for the adaptation modes "
+             "(Reptile, first-order MAML, Leap, LEO, the joint control; training/meta_speakers.py)",
+             "configs/meta_reptile_patch.toml"),
+    "encoder": ("training.train_encoder", "train the SEA-ENC speaker encoder alone on speaker "
+                "episodes (ProtoNets, or CACTUs without labels; training/train_encoder.py)",
+                "configs/encoder_protonets.toml"),
+    "continual": ("training.continual_speakers", "add corpus speakers to a backbone one after "
+                  "another and measure forgetting (plain, ER, MER, MOLe; "
+                  "training/continual_speakers.py)", "configs/continual_mer_all.toml"),
+}
 
 
-def _cmd_meta(args: argparse.Namespace) -> int:
-    from training.meta_speakers import main as meta_main
+def _cmd_run_folder(args: argparse.Namespace) -> int:
+    import importlib
 
-    return meta_main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
+    trainer = importlib.import_module(args.trainer_module)
+    return trainer.main(["--run-dir", args.run_dir] + (["--config", args.config] if args.config else []))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser, sub = command_parser("python -m training", __doc__)
 
-    p = sub.add_parser("train", help="train the backbone (one process; torchrun runs "
-                                     "training/train.py on several)")
-    p.add_argument("--config", help="TOML config, e.g. configs/default.toml (stored in the run)")
-    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
-    p.set_defaults(func=_cmd_train)
-
-    p = sub.add_parser("meta", help="meta-learn on speaker tasks for the adaptation modes (Reptile, "
-                                    "first-order MAML, Leap, LEO, the joint control; "
-                                    "training/meta_speakers.py)")
-    p.add_argument("--config", help="TOML config, e.g. configs/meta_reptile_patch.toml")
-    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
-    p.set_defaults(func=_cmd_meta)
-
-    p = sub.add_parser("encoder", help="train the SEA-ENC speaker encoder alone on speaker "
-                                       "episodes (ProtoNets, or CACTUs without labels; "
-                                       "training/train_encoder.py)")
-    p.add_argument("--config", required=True, help="TOML config, e.g. configs/encoder_protonets.toml")
-    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
-    p.set_defaults(func=_cmd_encoder)
-
-    p = sub.add_parser("continual", help="add corpus speakers to a backbone one after another and "
-                                         "measure forgetting (plain, ER, MER, MOLe; "
-                                         "training/continual_speakers.py)")
-    p.add_argument("--config", help="TOML config, e.g. configs/continual_mer_all.toml")
-    p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
-    p.set_defaults(func=_cmd_continual)
+    for name, (module, text, example) in RUN_FOLDER_COMMANDS.items():
+        p = sub.add_parser(name, help=text)
+        # the encoder trainer's own flags carry its settings: from this entry point, a config
+        p.add_argument("--config", required=name == "encoder",
+                       help=f"TOML config, e.g. {example} (stored in the run on first use)")
+        p.add_argument("--run-dir", required=True, help="run folder; run again to resume")
+        p.set_defaults(func=_cmd_run_folder, trainer_module=module)
 
     corpus = sub.add_parser("corpus", help="build, import or summarize a training corpus")
     csub = corpus.add_subparsers(dest="corpus_command", required=True)

@@ -123,12 +123,19 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     return cls(**values)
 
 
-def from_dict(data: dict[str, Any]) -> RunConfig:
-    sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+def _sections(data: dict[str, Any], run_cls: type) -> Any:
+    """A run config from its TOML tables: one section per field of ``run_cls`` (each built
+    and type-checked by ``_build``); an unknown table is an error."""
+    sections = {f.name: f.default_factory for f in dataclasses.fields(run_cls)}
     unknown = set(data) - set(sections)
     if unknown:
         raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
-    cfg = RunConfig(**{name: _build(cls, data.get(name, {}), name) for name, cls in sections.items()})
+    return run_cls(**{name: _build(cls, data.get(name, {}), name)  # type: ignore[misc]
+                      for name, cls in sections.items()})
+
+
+def from_dict(data: dict[str, Any]) -> RunConfig:
+    cfg: RunConfig = _sections(data, RunConfig)
     if not cfg.train.wavenet and cfg.train.wavenet_extra_steps:
         raise ValueError("train.wavenet_extra_steps needs train.wavenet = true")
     if not cfg.train.acoustic and not (cfg.train.wavenet and cfg.model.init):
@@ -204,12 +211,7 @@ class MetaRunConfig:
 
 
 def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
-    sections = {"data": DataConfig, "meta": MetaConfig}
-    unknown = set(data) - set(sections)
-    if unknown:
-        raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
-    cfg = MetaRunConfig(**{name: _build(cls, data.get(name, {}), name)
-                           for name, cls in sections.items()})
+    cfg: MetaRunConfig = _sections(data, MetaRunConfig)
     m = cfg.meta
     if m.method not in META_METHODS:
         raise ValueError(f"meta.method must be one of {', '.join(META_METHODS)}, got {m.method!r}")
@@ -277,12 +279,7 @@ class ContinualRunConfig:
 
 
 def continual_from_dict(data: dict[str, Any]) -> ContinualRunConfig:
-    sections = {"data": DataConfig, "continual": ContinualConfig}
-    unknown = set(data) - set(sections)
-    if unknown:
-        raise ValueError(f"unknown section(s): {', '.join(sorted(unknown))}")
-    cfg = ContinualRunConfig(**{name: _build(cls, data.get(name, {}), name)
-                                for name, cls in sections.items()})
+    cfg: ContinualRunConfig = _sections(data, ContinualRunConfig)
     c = cfg.continual
     if c.method not in CONTINUAL_METHODS:
         raise ValueError(f"continual.method must be one of {', '.join(CONTINUAL_METHODS)}, "

@@ -54,6 +54,7 @@ from training.config import ContinualRunConfig, load_continual_config
 from training.data import Item
 from training.meta_speakers import (
     adapted_names,
+    corpus_persons,
     item_clip,
     language_row,
     load_start,
@@ -354,17 +355,6 @@ def stream_settings(cfg: ContinualRunConfig) -> dict[str, object]:
             "repeats": c.repeats, "seed": c.seed, "adapt": c.adapt}
 
 
-def persons(corpus_dir: str) -> dict[str, str] | None:
-    """Speaker name -> person, from the corpus manifest (None for a pack: names only)."""
-    if not corpus_dir:
-        return None
-    from training.corpus.manifest import read_corpus
-    from training.corpus.voices import voice_by_name
-
-    corpus = read_corpus(corpus_dir)
-    return {name: voice_by_name(sp.source).person for name, sp in corpus.speakers.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     run, config = run_folder_arguments(__doc__, argv)
     cfg: ContinualRunConfig = prepare_run(run, config, load_continual_config)
@@ -374,9 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     model = load_start(c.init)
     items, speakers = load_items(cfg.data, FeatureParams())
     corpus = cfg.data.corpus if not cfg.data.pack else ""
-    refuse_held_out_speakers(corpus, speakers)
+    person_of = corpus_persons(corpus)  # the manifest read once, for both uses
+    refuse_held_out_speakers(person_of, speakers, corpus)
     chosen = choose_speakers(model, items, speakers, c.speakers, c.train_clips, c.test_clips,
-                             c.seed, persons(corpus))
+                             c.seed, person_of)
     stream = SpeakerStream(cfg, model, chosen)
 
     def log(message: str) -> None:

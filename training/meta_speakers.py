@@ -647,17 +647,26 @@ class MetaTrainer:
             writer.close()
 
 
-def refuse_held_out_speakers(corpus_dir: str, speakers: list[str]) -> None:
-    """Leave-voice-out persons must never be tasks: their voices are how the result is judged.
-    (A pack keeps speaker names only; the corpus it was packed from was checked when built.)"""
+def corpus_persons(corpus_dir: str) -> dict[str, str] | None:
+    """Speaker name -> person, from the corpus manifest (None for a pack: it keeps names only,
+    and the corpus it was packed from was checked when built)."""
     if not corpus_dir:
-        return
+        return None
     from training.corpus.manifest import read_corpus
-    from training.corpus.voices import HELD_OUT_PERSONS, voice_by_name
+    from training.corpus.voices import voice_by_name
 
     corpus = read_corpus(corpus_dir)
-    held = sorted({voice_by_name(corpus.speakers[s].source).person for s in speakers}
-                  & set(HELD_OUT_PERSONS))
+    return {name: voice_by_name(sp.source).person for name, sp in corpus.speakers.items()}
+
+
+def refuse_held_out_speakers(person_of: dict[str, str] | None, speakers: list[str],
+                             corpus_dir: str) -> None:
+    """Leave-voice-out persons must never be tasks: their voices are how the result is judged."""
+    if person_of is None:
+        return
+    from training.corpus.voices import HELD_OUT_PERSONS
+
+    held = sorted({person_of[s] for s in speakers} & set(HELD_OUT_PERSONS))
     if held:
         raise SystemExit(f"{corpus_dir} has speakers of held-out persons ({', '.join(held)}): "
                          "meta-train on a corpus without them (corpus v2)")
@@ -677,7 +686,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(cfg.meta.threads)
     model = load_start(cfg.meta.init)
     items, speakers = load_items(cfg.data, FeatureParams())
-    refuse_held_out_speakers(cfg.data.corpus if not cfg.data.pack else "", speakers)
+    corpus = cfg.data.corpus if not cfg.data.pack else ""
+    refuse_held_out_speakers(corpus_persons(corpus), speakers, corpus)
     trainer = MetaTrainer(cfg, run, model, items, speakers)
     trainer.log(f"{len(trainer.tasks)} speakers with tasks, {len(trainer.names)} adapted tensors "
                 f"({sum(p.numel() for p in trainer.params.values()):,} of "
