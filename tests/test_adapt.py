@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -189,29 +192,63 @@ def test_patch_touches_only_patch_parameters(dev_clips):
     assert changed and changed <= names
 
 
-def test_sea_all_keeps_the_best_held_out_step(dev_clips, tmp_path):
+@pytest.mark.parametrize("voice", [0.0, 1.0])
+def test_sea_all_keeps_the_best_held_out_step(dev_clips, tmp_path, voice):
     model = _model()
     seen = []
-    profile = adapt_sea_all(model, *dev_clips, cfg=FAST, progress=seen.append)
+    cfg = replace(FAST, heldout_voice=voice)
+    profile = adapt_sea_all(model, *dev_clips, cfg=cfg, progress=seen.append)
     held = {p.step: p.heldout_loss for p in seen if p.heldout_loss is not None
             and p.stage == "weights"}
     assert sorted(held) == [2, 4, 6]
-    eligible = [h for step, h in held.items() if step >= FAST.min_steps]
+    eligible = [h for step, h in held.items() if step >= cfg.min_steps]
     assert profile.heldout_loss == pytest.approx(min(eligible), abs=1e-4)
-    assert profile.steps >= FAST.min_steps  # SEA-EMB's kept step + the weights' kept step
+    assert profile.steps >= cfg.min_steps  # SEA-EMB's kept step + the weights' kept step
     assert set(k.split(".")[0] for k in profile.tensors) == {"delta"}
     # what is stored is the kept step's state: the stored delta, applied, scores that step's
     # held-out loss (up to its float16 rounding), not another step's
     train, held_clips = split_for_early_stopping(model, prepare_clips(model, *dev_clips, "sea-all"),
-                                                 FAST.heldout_fraction)
+                                                 cfg.heldout_fraction)
     again = _held_loss(apply_profile(model, profile).eval(), clip_batch(held_clips),
-                       profile.embedding, FAST, uses_wavenet(model, FAST))
+                       profile.embedding, cfg, uses_wavenet(model, cfg))
     off = abs(again - profile.heldout_loss)
     assert off < 0.01 * abs(profile.heldout_loss) + 1e-3, (again, profile.heldout_loss)
     assert all(off < abs(again - h) for h in eligible if abs(h - profile.heldout_loss) > 1e-4)
     save_profile(profile, tmp_path / "v")
     wav, rate = voiceadapt.synthesize("Hello.", voice=tmp_path / "v", model=model)
     assert np.isfinite(wav).all() and 0.1 < len(wav) / rate < 3.0 and np.abs(wav).max() > 0
+
+
+def test_held_out_score_adds_the_voice_distance_the_unadapted_encoder_hears(dev_clips):
+    """Early stopping's score with ``heldout_voice``: the generator's losses plus the weight
+    times 1 - cos between the encoder's embeddings of the predicted and the recorded held-out
+    mels, the encoder being the unadapted backbone's even when the scored copy's differs."""
+    from voiceadapt.adapt.fit import generator_loss
+    from voiceadapt.models.losses import speaker_consistency_loss
+
+    model = _model().eval()
+    _, held = split_for_early_stopping(model, prepare_clips(model, *dev_clips, "sea-all"), 0.1)
+    batch = clip_batch(held)
+    g = adapt_sea_enc(model, dev_clips[0][:1]).embedding
+    plain, voiced = FitConfig(segment=800), FitConfig(segment=800, heldout_voice=2.0)
+    wavenet = uses_wavenet(model, plain)
+    out = {}
+    with torch.no_grad():
+        generator_loss(model, batch, g, 800, torch.Generator().manual_seed(2), wavenet, out)
+        distance = float(speaker_consistency_loss(model.encoder, out["mel_pred"], out["mel"],
+                                                  out["mel_mask"]))
+    assert 0 < distance < 2
+    base = _held_loss(model, batch, g, plain, wavenet)
+    assert _held_loss(model, batch, g, voiced, wavenet) == pytest.approx(base + 2.0 * distance,
+                                                                         rel=1e-5)
+    deaf = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in deaf.encoder.parameters():
+            p.mul_(-1.5)
+    assert _held_loss(deaf, batch, g, voiced, wavenet, judge=model) == pytest.approx(
+        _held_loss(model, batch, g, voiced, wavenet), rel=1e-5)
+    assert _held_loss(deaf, batch, g, voiced, wavenet) != pytest.approx(
+        _held_loss(model, batch, g, voiced, wavenet), rel=1e-3)
 
 
 def test_griffin_lim_model_fits_without_the_wavenet(dev_clips):

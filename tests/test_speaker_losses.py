@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from training.speaker_losses import SpeakerAdversary, reverse_gradient, speaker_consistency_loss
+from training.speaker_losses import SpeakerAdversary, reverse_gradient
 from voiceadapt.models.encoder import EncoderConfig, SpeakerEncoder
+from voiceadapt.models.losses import speaker_consistency_loss
 
 
 def _voices(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

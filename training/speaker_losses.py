@@ -1,6 +1,7 @@
 """Two training losses that push the acoustic model toward voices it never heard.
 
-- **Speaker consistency** (YourTTS, Casanova et al. 2022): the project's own speaker
+- **Speaker consistency** (YourTTS, Casanova et al. 2022; defined in
+  :mod:`voiceadapt.models.losses`, whose early stopping uses it too): the project's own speaker
   encoder should hear the same voice in the predicted mel as in the recording. The encoder
   judges with its weights detached, so the loss does not move the judge toward the
   prediction; it moves the acoustic model (and, through the g it conditions on, whatever
@@ -21,25 +22,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
-
-from voiceadapt.models.encoder import SpeakerEncoder
-
-
-def speaker_consistency_loss(encoder: SpeakerEncoder, mel_pred: torch.Tensor, mel: torch.Tensor,
-                             mel_mask: torch.Tensor) -> torch.Tensor:
-    """1 - cos(encoder(predicted mel), encoder(recorded mel)), averaged over the batch.
-
-    mel_pred, mel (B, M, T) normalized log-mel; mel_mask (B, T) True at valid frames. The
-    gradient reaches ``mel_pred`` only: the encoder's weights are used detached. Past each
-    row's end the prediction takes the recording's frames, so that the encoder's convolutions
-    see the same padding in both and a perfect prediction scores 0."""
-    frozen = {name: p.detach() for name, p in encoder.named_parameters()}
-    with torch.no_grad():
-        target = encoder(mel, mel_mask)
-    mel_pred = torch.where(mel_mask[:, None, :], mel_pred, mel.to(mel_pred.dtype))
-    predicted = functional_call(encoder, frozen, (mel_pred, mel_mask))
-    return (1.0 - F.cosine_similarity(predicted.float(), target.float(), dim=-1)).mean()
 
 
 class _ReverseGradient(torch.autograd.Function):

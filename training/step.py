@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.data import AcousticBatch, WaveNetBatch
-from training.speaker_losses import SpeakerAdversary, speaker_consistency_loss, speaker_free_encoding
+from training.speaker_losses import SpeakerAdversary, speaker_free_encoding
 from voiceadapt.audio import log_mel
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
@@ -111,8 +111,8 @@ class TrainStep(nn.Module):
         losses = L.acoustic_losses(m, a.ids, a.text_lens, a.audio, a.mel_lens, a.f0, g,
                                    bin_weight=bin_weight, outputs=out, lang=lang)
         if self.speaker_consistency > 0:
-            losses["scl"] = speaker_consistency_loss(m.encoder, out["mel_pred"], out["mel"],
-                                                     out["mel_mask"])
+            losses["scl"] = L.speaker_consistency_loss(m.encoder, out["mel_pred"], out["mel"],
+                                                       out["mel_mask"])
             losses["total"] = losses["total"] + self.speaker_consistency * losses["scl"]
         if self.adversary is not None:
             free = speaker_free_encoding(m.acoustic, a.ids.to(g.device), out["text_mask"], g)

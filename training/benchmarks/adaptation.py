@@ -153,15 +153,17 @@ def take_seconds(pool: list[Utterance], seconds: float) -> list[Utterance]:
 
 # -- the benchmark ---------------------------------------------------------------------------
 def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[float, ...],
-        modes: tuple[str, ...], sentences: int, steps: int, judges: Judges,
+        modes: tuple[str, ...], sentences: int, cfg: adapt.FitConfig, judges: Judges,
         log: Callable[[str], None] = print, parts: Path | None = None) -> dict[str, object]:
-    """Benchmark every speaker. With ``parts``, each finished speaker's results are kept
-    there as JSON, and a rerun (same arguments) skips those speakers: resumable."""
+    """Benchmark every speaker, the fitting modes fitting by ``cfg``. With ``parts``, each
+    finished speaker's results are kept there as JSON, and a rerun (same arguments) skips
+    those speakers: resumable."""
     train_texts = {u.normalized for u in corpus.split("train")}
-    cfg = adapt.FitConfig(steps=steps)
     warm = False
     settings = {"seconds": list(seconds), "modes": list(modes), "sentences": sentences,
-                "steps": steps, "backbone": adapt.backbone_fingerprint(model)}
+                "steps": cfg.steps, "backbone": adapt.backbone_fingerprint(model)}
+    if cfg.heldout_voice != adapt.FitConfig.heldout_voice:
+        settings["heldout_voice"] = cfg.heldout_voice
     enroll, real, trials, rows = {}, {}, [], []  # trials: (speaker, mode, seconds, d-vector)
     for spk in speakers:
         part_file = parts / f"{spk}.json" if parts is not None else None
@@ -481,6 +483,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--sentences", type=int, default=5, help="test sentences per speaker")
     parser.add_argument("--steps", type=int, default=adapt.FitConfig.steps)
+    parser.add_argument("--heldout-voice", type=float, default=adapt.FitConfig.heldout_voice,
+                        help="weight of the held-out voice distance in early stopping's score "
+                        "(FitConfig.heldout_voice)")
     parser.add_argument("--out", required=True, help="path prefix for .json, .md and .png")
     parser.add_argument("--parts", help="where finished speakers are kept so a rerun resumes "
                         "(default: OUT.parts/; delete it to start over)")
@@ -512,8 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         speakers = [s for s in speakers if (parts / f"{s}.json").exists()]
         if not speakers:
             parser.error(f"no finished speakers in {parts}")
+    cfg = adapt.FitConfig(steps=args.steps, heldout_voice=args.heldout_voice)
     result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
-                 args.steps, Judges(), parts=parts)
+                 cfg, Judges(), parts=parts)
     write_report(out, result, markdown(result))
     plot(result, out.with_suffix(".png"))
     return 0

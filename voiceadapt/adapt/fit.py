@@ -69,6 +69,11 @@ class FitConfig:
     embedding_prior: float = 0.5
     # SEA-ALL/PATCH: the weight stage keeps its best held-out step from this step on
     min_steps: int = 10
+    # early stopping's score adds this weight times the held-out voice distance: 1 - cos
+    # between what the unadapted encoder hears in the predicted and in the recorded held-out
+    # mels (the speaker-consistency loss, weighted 1 as in training); 0: the generator's
+    # losses alone, which follow the text and language more than the voice
+    heldout_voice: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -155,14 +160,17 @@ def sample_batch(clips: list[Clip], seconds: float, generator: torch.Generator,
 
 
 def generator_loss(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Tensor,
-                   segment: int, generator: torch.Generator, wavenet: bool = True) -> torch.Tensor:
+                   segment: int, generator: torch.Generator, wavenet: bool = True,
+                   outputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
     """Acoustic (with alignment) + WaveNet losses of every clip under embedding g: (S,) for
-    all the clips, or (B, S), one per clip."""
+    all the clips, or (B, S), one per clip; ``outputs`` receives the acoustic model's
+    predicted and recorded mels (:meth:`AcousticModel.forward`)."""
     b = batch["ids"].shape[0]
     gb = g[None].expand(b, -1) if g.dim() == 1 else g
     hop = model.features.hop_length
     losses = L.acoustic_losses(model, batch["ids"], batch["text_lens"], batch["audio"],
-                               batch["lens"] // hop + 1, batch["f0"], gb, lang=batch.get("lang"))
+                               batch["lens"] // hop + 1, batch["f0"], gb, outputs=outputs,
+                               lang=batch.get("lang"))
     if not wavenet:
         return losses["total"]
     segs, ctx = L.cut_segments(batch["audio"], batch["lens"], model.features, segment, generator)
@@ -231,11 +239,19 @@ def _report(progress: ProgressFn | None, cancel: CancelFn | None, p: Progress) -
 
 
 def _held_loss(model: Backbone, held: dict[str, torch.Tensor], g: torch.Tensor, cfg: FitConfig,
-               wavenet: bool) -> float:
-    """Loss on the held-out batch, with the same WaveNet segments every time."""
+               wavenet: bool, judge: Backbone | None = None) -> float:
+    """Early stopping's score on the held-out batch: the generator's losses, with the same
+    WaveNet segments every time, plus ``cfg.heldout_voice`` times the voice distance that
+    ``judge``'s encoder (the unadapted backbone's; default ``model``'s) hears."""
+    out: dict[str, torch.Tensor] = {}
     with torch.no_grad():
-        return float(generator_loss(model, held, g, cfg.segment,
-                                    torch.Generator().manual_seed(cfg.seed + 2), wavenet))
+        loss = float(generator_loss(model, held, g, cfg.segment,
+                                    torch.Generator().manual_seed(cfg.seed + 2), wavenet, out))
+        if cfg.heldout_voice:
+            encoder = (judge or model).encoder
+            loss += cfg.heldout_voice * float(L.speaker_consistency_loss(
+                encoder, out["mel_pred"], out["mel"], out["mel_mask"]))
+    return loss
 
 
 @dataclass(frozen=True)
@@ -351,8 +367,8 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     held_batch = clip_batch(held)
 
-    def held_loss() -> float:
-        return _held_loss(work, held_batch, g.detach(), cfg, wavenet)
+    def held_loss() -> float:  # the voice judged by the unadapted encoder, not the patched one
+        return _held_loss(work, held_batch, g.detach(), cfg, wavenet, judge=model)
 
     # a fit must move: the best step is chosen from ``min_steps`` on (step 0 is SEA-EMB's)
     min_steps = min(cfg.min_steps, cfg.steps)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call
 
 from voiceadapt.audio import FeatureParams, log_mel, mu_law_encode
 from voiceadapt.models import alignment
 from voiceadapt.models.acoustic import sequence_mask
 from voiceadapt.models.backbone import Backbone
+from voiceadapt.models.encoder import SpeakerEncoder
 
 
 def _full_precision(device: torch.device) -> torch.autocast:
@@ -126,3 +128,19 @@ def encoder_input(model: Backbone, audio: torch.Tensor, mel_lens: torch.Tensor,
         mels = model.stats.normalize_mel(log_mel(audio.to(device), model.features))
         lens = mel_lens.to(device).clamp(max=mels.shape[-1])
     return mels, sequence_mask(lens, mels.shape[-1])
+
+
+def speaker_consistency_loss(encoder: SpeakerEncoder, mel_pred: torch.Tensor, mel: torch.Tensor,
+                             mel_mask: torch.Tensor) -> torch.Tensor:
+    """1 - cos(encoder(predicted mel), encoder(recorded mel)), averaged over the batch.
+
+    mel_pred, mel (B, M, T) normalized log-mel; mel_mask (B, T) True at valid frames. The
+    gradient reaches ``mel_pred`` only: the encoder's weights are used detached. Past each
+    row's end the prediction takes the recording's frames, so that the encoder's convolutions
+    see the same padding in both and a perfect prediction scores 0."""
+    frozen = {name: p.detach() for name, p in encoder.named_parameters()}
+    with torch.no_grad():
+        target = encoder(mel, mel_mask)
+    mel_pred = torch.where(mel_mask[:, None, :], mel_pred, mel.to(mel_pred.dtype))
+    predicted = functional_call(encoder, frozen, (mel_pred, mel_mask))
+    return (1.0 - F.cosine_similarity(predicted.float(), target.float(), dim=-1)).mean()
