@@ -1,10 +1,12 @@
-"""Meta-learning on speaker tasks (training/meta_speakers.py): Reptile and first-order MAML
-learn a start for PATCH's inner loop from a config, on a corpus the synthesizers speak."""
+"""Meta-learning on speaker tasks (training/meta_speakers.py): Reptile, MAML (first and second
+order), Leap and the rest learn a start for PATCH's inner loop from a config, on a corpus the
+synthesizers speak."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -42,8 +44,8 @@ def _config(tmp_path, tiny_corpus, init, **meta):
     return path
 
 
-@pytest.mark.parametrize("method, outer_lr", [("reptile", 1.0), ("fomaml", 3e-3), ("leap", 3e-3),
-                                              ("joint", 3e-3)])
+@pytest.mark.parametrize("method, outer_lr", [("reptile", 1.0), ("fomaml", 3e-3), ("maml", 3e-3),
+                                              ("leap", 3e-3), ("joint", 3e-3)])
 def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_path, method, outer_lr):
     """Run from a config, the meta-learned start adapts the dev speaker (never a task) to a
     lower query loss than the start it came from, in the same steps, with the same seeds."""
@@ -80,7 +82,7 @@ def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_pat
     assert after[1]["query_loss"] < before[1]["query_loss"] - 0.01, (before, after)
 
 
-@pytest.mark.parametrize("method, adapt", [("fomaml", "patch"), ("reptile", "patch"),
+@pytest.mark.parametrize("method, adapt", [("fomaml", "patch"), ("maml", "patch"), ("reptile", "patch"),
                                           ("leap", "patch"), ("leo", "embedding"),
                                           ("joint", "patch"), ("reptile", "all")])
 def test_meta_run_resumes_where_it_stopped(tiny_corpus, tmp_path, method, adapt):
@@ -191,3 +193,72 @@ def test_a_stop_inside_a_task_leaves_the_start_to_be_saved(tiny_corpus, tmp_path
     assert trainer.step == 1 and trainer.tasks_seen == 2
     for n, p in trainer.model.named_parameters():
         assert torch.equal(p, before[n]), n
+
+
+def test_maml_meta_gradient_is_the_second_order_one(tiny_corpus, tmp_path):
+    """What MAML adds for a task, with one inner step theta' = theta - a * grad S(theta) (and
+    g likewise), is the query gradient carried back through that step:
+    v - a * (Hessian of S) v, v being the query's gradient at theta' and g'. The first-order
+    gradient (v alone) differs from it."""
+    from torch.func import functional_call
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from training.meta_speakers import MetaTrainer, _GeneratorLoss, trainable
+    from voiceadapt.adapt.fit import clip_batch
+    from voiceadapt.adapt.sea_enc import embedding_from_clips
+    from voiceadapt.models.checkpoint import load
+
+    a = 0.5
+    init, items, speakers, _, _ = _start(tiny_corpus, tmp_path)
+    cfg = meta_from_dict({"meta": {"init": str(init), "method": "maml", "inner_steps": 1,
+                                   "maml_lr_weights": a, "maml_lr_embedding": a}})
+    trainer = MetaTrainer(cfg, tmp_path / "run", load(init), items, speakers)
+    task = trainer.tasks.sample(np.random.default_rng(0))
+    g0 = embedding_from_clips(trainer.model, [c.audio for c in task.support])
+    total = {n: torch.zeros_like(p) for n, p in trainer.params.items()}
+    trainer._add_maml_gradient(total, task, g0, seed=1)
+
+    loss_of = _GeneratorLoss(trainer.model)
+    with trainable(trainer.model, trainer.names) as params, sdpa_kernel(SDPBackend.MATH):
+        theta = {f"model.{n}": p for n, p in params.items()}
+        g = g0.clone().requires_grad_(True)
+        support = functional_call(loss_of, theta, (clip_batch(task.support), g, trainer.inner,
+                                                   torch.Generator(), 0.0))
+        grads = torch.autograd.grad(support, [*theta.values(), g], create_graph=True,
+                                    allow_unused=True)
+        moved = {n: (w if d is None else w - a * d).detach().requires_grad_(True)
+                 for (n, w), d in zip(theta.items(), grads[:-1], strict=True)}
+        g_moved = (g - a * grads[-1]).detach().requires_grad_(True)
+        query = functional_call(loss_of, moved, (clip_batch(task.query), g_moved, trainer.inner,
+                                                 torch.Generator().manual_seed(1), 1.0))
+        v = torch.autograd.grad(query, [*moved.values(), g_moved], allow_unused=True)
+        v = [torch.zeros_like(w) if d is None else d for w, d in zip([*moved.values(), g_moved], v,
+                                                                     strict=True)]
+        dot = sum((d * u).sum() for d, u in zip(grads, v, strict=True) if d is not None)
+        hv = torch.autograd.grad(dot, list(theta.values()), allow_unused=True)
+    worst_second, worst_first, scale = 0.0, 0.0, 0.0
+    for (n, _), vn, h in zip(params.items(), v[:-1], hv, strict=True):
+        expected = vn - a * (h if h is not None else 0.0)
+        worst_second = max(worst_second, float((total[n] - expected).abs().max()))
+        worst_first = max(worst_first, float((vn - expected).abs().max()))
+        scale = max(scale, float(expected.abs().max()))
+    assert scale > 0
+    assert worst_second < 1e-4 * scale, (worst_second, scale)
+    assert worst_first > 1e-2 * scale, (worst_first, scale)  # second order matters here
+
+
+def test_inner_gradient_sizes_are_printed_with_the_matching_plain_steps(tiny_corpus, tmp_path,
+                                                                         capsys):
+    from training.benchmarks.inner_gradients import main
+
+    init, *_ = _start(tiny_corpus, tmp_path)
+    corpus, _, root = tiny_corpus
+    assert main(["--model", str(init), "--corpus", str(corpus.root), "--cache",
+                 str(root / "cache"), "--tasks", "2"]) == 0
+    out = capsys.readouterr().out
+    medians = [line for line in out.splitlines() if line.startswith("median RMS")]
+    assert len(medians) == 1
+    weights, g = (float(part.split()[-1].rstrip(",")) for part in medians[0].split(":")[1].split(","))
+    assert weights > 0 and g > 0
+    steps = out.split("maml_lr_weights ~ ")[1].split(",")[0]
+    assert float(steps) == pytest.approx(2e-4 / weights, rel=0.01)

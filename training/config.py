@@ -159,7 +159,7 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 # -- meta-learning on speaker tasks (training/meta_speakers.py) ------------------------------
-META_METHODS = ("reptile", "fomaml", "leap", "leo", "joint")
+META_METHODS = ("reptile", "fomaml", "maml", "leap", "leo", "joint")
 META_ADAPTS = ("patch", "all", "embedding")
 
 
@@ -168,7 +168,8 @@ class MetaConfig:
     """A meta-learned start for the adaptation modes: a task is one speaker, its support a few
     seconds of its clips, its query other clips of the same speaker."""
 
-    # reptile (Nichol et al. 2018), fomaml (first-order MAML), leap (Flennerhag et al. 2019:
+    # reptile (Nichol et al. 2018), fomaml (first-order MAML), maml (second order: plain
+    # gradient steps, differentiated through), leap (Flennerhag et al. 2019:
     # a start that shortens the inner loop's whole path), leo (Rusu et al. 2019), or joint:
     # the control, Adam on the same parameters at the tasks' own loss, no inner loop
     method: str = "reptile"
@@ -185,8 +186,13 @@ class MetaConfig:
     inner_steps: int = 8
     lr_weights: float = FitConfig.lr_weights
     lr_embedding: float = FitConfig.lr_embedding
+    # maml: the inner loop's plain gradient steps (Finn et al.'s) on the adapted weights and
+    # on g, sized so that the first moves each as far, in RMS, as the product's first Adam
+    # step at lr_weights / lr_embedding does (configs/meta_maml_patch.toml says how)
+    maml_lr_weights: float = 0.06
+    maml_lr_embedding: float = 0.8
     # reptile: the share of the way to the tasks' mean adapted weights, annealed linearly to 0
-    # (Nichol et al.); fomaml, leap, leo, joint: Adam's learning rate
+    # (Nichol et al.); fomaml, maml, leap, leo, joint: Adam's learning rate
     outer_lr: float = 1.0
     # LEO: the latent code's size and the inner loop's plain gradient step on it (LEO's 1.0)
     latent: int = 16
@@ -219,11 +225,12 @@ def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
         raise ValueError(f"meta.adapt must be one of {', '.join(META_ADAPTS)}, got {m.adapt!r}")
     if (m.method == "leo") != (m.adapt == "embedding"):
         raise ValueError('meta.method = "leo" and meta.adapt = "embedding" go together: LEO '
-                         "fits a latent code of g; Reptile, FOMAML, Leap and joint train weights")
+                         "fits a latent code of g; Reptile, MAML, FOMAML, Leap and joint train weights")
     if min(m.meta_steps, m.tasks_per_step, m.inner_steps, m.query_clips, m.latent) < 1:
         raise ValueError("meta.meta_steps, tasks_per_step, inner_steps, query_clips and latent "
                          "must be >= 1")
-    if min(m.lr_weights, m.lr_embedding, m.outer_lr, m.latent_lr, m.support_seconds) <= 0:
+    if min(m.lr_weights, m.lr_embedding, m.outer_lr, m.latent_lr, m.support_seconds,
+           m.maml_lr_weights, m.maml_lr_embedding) <= 0:
         raise ValueError("meta learning rates and support_seconds must be > 0")
     return cfg
 

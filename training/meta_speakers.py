@@ -14,6 +14,10 @@ step from ``min_steps`` on) and it hears at most ``support_seconds`` (the produc
 - Reptile (Nichol et al. 2018): the outer loop moves the adapted weights' start toward the
   tasks' mean adapted weights, the step annealed linearly to 0;
 - FOMAML (Finn et al. 2017, first order): Adam on the query gradient at the adapted weights;
+- MAML (Finn et al. 2017, second order): the inner loop is plain gradient steps on the
+  support, kept in the graph, and Adam follows the query loss's gradient through them to the
+  start. The CTC forward-sum loss has no double backward, so the inner steps leave the
+  aligner's loss out (the hard durations it yields need none); the query loss keeps it;
 - Leap (Flennerhag et al. 2019): Adam on the gradient that shortens the inner loop's whole path
   in parameters and support loss (``voiceadapt.meta.leap.PathGradient``; the path is Adam's);
 - LEO (Rusu et al. 2019): the backbone frozen, a learned latent space of g; the inner loop
@@ -46,6 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm import tqdm
 
 from training.config import MetaRunConfig, load_meta_config
@@ -98,6 +104,20 @@ class SpeakerTask:
     @property
     def support_seconds(self) -> float:
         return sum(c.audio.seconds for c in self.support)
+
+
+class _GeneratorLoss(nn.Module):
+    """The generator loss as a module's forward, so that ``functional_call`` can run it on
+    parameters that are not the model's own (MAML's inner steps)."""
+
+    def __init__(self, model: Backbone):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor], g: torch.Tensor, inner: InnerLoop,
+                generator: torch.Generator, align_weight: float) -> torch.Tensor:
+        return generator_loss(self.model, batch, g, inner.segment, generator, inner.wavenet,
+                              align_weight=align_weight)
 
 
 def adapted_names(model: Backbone, adapt: str, wavenet: bool) -> list[str]:
@@ -440,8 +460,8 @@ class MetaTrainer:
             raise
 
     def _gradient_step(self, start: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Reptile's, FOMAML's, Leap's or the joint control's update from ``start`` (the
-        adapted weights' values now)."""
+        """Reptile's, FOMAML's, MAML's, Leap's or the joint control's update from ``start``
+        (the adapted weights' values now)."""
         m = self.cfg.meta
         total = {n: torch.zeros_like(p) for n, p in self.params.items()}
         before, after, first, last = [], [], [], []
@@ -457,6 +477,13 @@ class MetaTrainer:
                 first.append(float(value.detach()))
                 last.append(first[-1])
                 after.append(before[-1])
+                self.tasks_seen += 1
+                continue
+            if m.method == "maml":
+                support, query = self._add_maml_gradient(total, task, g0, seed)
+                first.append(support[0])
+                last.append(support[-1])
+                after.append(query)
                 self.tasks_seen += 1
                 continue
             path = PathGradient() if m.method == "leap" else None
@@ -526,6 +553,36 @@ class MetaTrainer:
             if grad is not None:
                 total[n] += grad
         return value
+
+    def _add_maml_gradient(self, total: dict[str, torch.Tensor], task: SpeakerTask,
+                           g0: torch.Tensor, seed: int) -> tuple[list[float], float]:
+        """Second-order MAML on one task: ``inner_steps`` plain gradient steps on the support
+        (the aligner's CTC loss left out: it has no double backward), kept in the graph; the
+        query loss at their end, differentiated through them to the start, is added to
+        ``total``. Returns the support loss of each inner step and the query loss."""
+        m = self.cfg.meta
+        loss_of = _GeneratorLoss(self.model)
+        batch = clip_batch(task.support)
+        support: list[float] = []
+        # the math attention kernel: the fused CPU kernel's backward has no backward
+        with trainable(self.model, self.names) as params, sdpa_kernel(SDPBackend.MATH):
+            fast = {f"model.{n}": p for n, p in params.items()}
+            g = g0.detach().clone().requires_grad_(True)
+            for _ in range(self.inner.steps):
+                loss = functional_call(loss_of, fast, (batch, g, self.inner, self.generator, 0.0))
+                support.append(float(loss.detach()))
+                grads = torch.autograd.grad(loss, [*fast.values(), g], create_graph=True,
+                                            allow_unused=True)
+                fast = {n: w if d is None else w - m.maml_lr_weights * d
+                        for (n, w), d in zip(fast.items(), grads[:-1], strict=True)}
+                g = g - m.maml_lr_embedding * grads[-1]
+            query = functional_call(loss_of, fast, (clip_batch(task.query), g, self.inner,
+                                                    torch.Generator().manual_seed(seed), 1.0))
+            grads = torch.autograd.grad(query, list(params.values()), allow_unused=True)
+        for n, grad in zip(params, grads, strict=True):
+            if grad is not None:
+                total[n] += grad
+        return support, float(query.detach())
 
     def _leo_step(self) -> dict[str, float]:
         """LEO's outer update: the query loss after the latent inner loop, with its KL,
@@ -692,7 +749,9 @@ def main(argv: list[str] | None = None) -> int:
     trainer.log(f"{len(trainer.tasks)} speakers with tasks, {len(trainer.names)} adapted tensors "
                 f"({sum(p.numel() for p in trainer.params.values()):,} of "
                 f"{sum(p.numel() for p in model.parameters()):,} parameters), "
-                f"{cfg.meta.method}, inner {trainer.inner}")
+                f"{cfg.meta.method}, inner {trainer.inner}"
+                + (f" as plain steps of {cfg.meta.maml_lr_weights} (weights) and "
+                   f"{cfg.meta.maml_lr_embedding} (g)" if cfg.meta.method == "maml" else ""))
     trainer.resume()
     interrupt_on_sigterm()
     try:

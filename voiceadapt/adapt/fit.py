@@ -161,16 +161,18 @@ def sample_batch(clips: list[Clip], seconds: float, generator: torch.Generator,
 
 def generator_loss(model: Backbone, batch: dict[str, torch.Tensor], g: torch.Tensor,
                    segment: int, generator: torch.Generator, wavenet: bool = True,
-                   outputs: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+                   outputs: dict[str, torch.Tensor] | None = None, align_weight: float = 1.0,
+                   ) -> torch.Tensor:
     """Acoustic (with alignment) + WaveNet losses of every clip under embedding g: (S,) for
     all the clips, or (B, S), one per clip; ``outputs`` receives the acoustic model's
-    predicted and recorded mels (:meth:`AcousticModel.forward`)."""
+    predicted and recorded mels, and ``align_weight`` 0 leaves the aligner's CTC loss out so
+    the loss can be differentiated twice (:meth:`AcousticModel.forward`)."""
     b = batch["ids"].shape[0]
     gb = g[None].expand(b, -1) if g.dim() == 1 else g
     hop = model.features.hop_length
     losses = L.acoustic_losses(model, batch["ids"], batch["text_lens"], batch["audio"],
                                batch["lens"] // hop + 1, batch["f0"], gb, outputs=outputs,
-                               lang=batch.get("lang"))
+                               lang=batch.get("lang"), align_weight=align_weight)
     if not wavenet:
         return losses["total"]
     segs, ctx = L.cut_segments(batch["audio"], batch["lens"], model.features, segment, generator)

@@ -224,14 +224,17 @@ class AcousticModel(nn.Module):
                 mel_lens: torch.Tensor, pitch_frames: torch.Tensor, g: torch.Tensor,
                 prior: torch.Tensor | None = None, bin_weight: float = 0.0,
                 outputs: dict[str, torch.Tensor] | None = None,
-                lang: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                lang: torch.Tensor | None = None, align_weight: float = 1.0,
+                ) -> dict[str, torch.Tensor]:
         """Training losses for one batch.
 
         ids (B, N); mels (B, M, T) normalized log-mel; pitch_frames (B, T) normalized log-F0
         (0 where unvoiced); g (B, S). Returns a dict of scalar losses with ``total``. A dict
         passed as ``outputs`` receives what further losses need: ``text_mask``, the predicted
         and target mels ``mel_pred``/``mel`` and ``mel_mask``.
-        ``lang`` as for :meth:`encode`.
+        ``lang`` as for :meth:`encode`. With ``align_weight`` 0 the aligner's forward-sum (CTC)
+        loss is reported, detached, and left out of ``total``, which can then be differentiated
+        twice (CTC has no double backward; second-order MAML needs one).
         """
         a = self._aligned(ids, text_lens, mels, mel_lens, pitch_frames, g, prior, lang)
         x, text_mask, mel_mask = a["x"], a["text_mask"], a["mel_mask"]
@@ -250,9 +253,12 @@ class AcousticModel(nn.Module):
                          * text_mask).sum() / n_tokens,
             "pitch": (F.mse_loss(pitch_pred, token_pitch, reduction="none") * text_mask).sum()
             / n_tokens,
-            "align": alignment.forward_sum_loss(logp, text_lens, mel_lens),
+            "align": alignment.forward_sum_loss(logp if align_weight else logp.detach(), text_lens,
+                                                mel_lens),
         }
         losses["bin"] = alignment.binarization_loss(hard, logp)
-        losses["total"] = (losses["mel"] + 0.1 * losses["duration"] + 0.1 * losses["pitch"]
-                           + losses["align"] + bin_weight * losses["bin"])
+        total = losses["mel"] + 0.1 * losses["duration"] + 0.1 * losses["pitch"]
+        if align_weight:
+            total = total + align_weight * losses["align"]
+        losses["total"] = total + bin_weight * losses["bin"]
         return losses

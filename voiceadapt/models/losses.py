@@ -100,13 +100,15 @@ def acoustic_losses(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
                     audio: torch.Tensor, mel_lens: torch.Tensor, f0_hz: torch.Tensor,
                     g: torch.Tensor, bin_weight: float = 1.0,
                     outputs: dict[str, torch.Tensor] | None = None,
-                    lang: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                    lang: torch.Tensor | None = None, align_weight: float = 1.0,
+                    ) -> dict[str, torch.Tensor]:
     """Acoustic model losses from raw inputs: ids (B, N), audio (B, L) float, f0_hz (B, T');
-    ``outputs`` and ``lang`` (B,) as for :meth:`AcousticModel.forward`."""
+    ``outputs``, ``lang`` (B,) and ``align_weight`` as for :meth:`AcousticModel.forward`."""
     device = g.device
     mels, mel_lens, pitch, prior = _acoustic_inputs(model, text_lens, audio, mel_lens, f0_hz, device)
     return model.acoustic(ids.to(device), text_lens.to(device), mels, mel_lens, pitch, g,
-                          prior=prior, bin_weight=bin_weight, outputs=outputs, lang=lang)
+                          prior=prior, bin_weight=bin_weight, outputs=outputs, lang=lang,
+                          align_weight=align_weight)
 
 
 def teacher_forced_mels(model: Backbone, ids: torch.Tensor, text_lens: torch.Tensor,
