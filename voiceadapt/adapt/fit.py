@@ -72,7 +72,8 @@ class FitConfig:
     # early stopping's score adds this weight times the held-out voice distance: 1 - cos
     # between what the unadapted encoder hears in the predicted and in the recorded held-out
     # mels (the speaker-consistency loss, weighted 1 as in training); 0: the generator's
-    # losses alone, which follow the text and language more than the voice
+    # losses alone, which follow the text and language more than the voice (judged once on
+    # the bundled model, 2026-11-27: no gain, so off; docs/adaptation_benchmark.md)
     heldout_voice: float = 0.0
 
 
