@@ -195,11 +195,12 @@ def test_a_stop_inside_a_task_leaves_the_start_to_be_saved(tiny_corpus, tmp_path
         assert torch.equal(p, before[n]), n
 
 
-def test_maml_meta_gradient_is_the_second_order_one(tiny_corpus, tmp_path):
-    """What MAML adds for a task, with one inner step theta' = theta - a * grad S(theta) (and
-    g likewise), is the query gradient carried back through that step:
-    v - a * (Hessian of S) v, v being the query's gradient at theta' and g'. The first-order
-    gradient (v alone) differs from it."""
+@pytest.mark.parametrize("steps", [1, 2])
+def test_maml_meta_gradient_is_the_second_order_one(tiny_corpus, tmp_path, steps):
+    """What MAML adds for a task is the query gradient carried back through its plain inner
+    steps z_k+1 = z_k - a * grad S(z_k) (z: the adapted weights and g): with v the query's
+    gradient at the end, u <- u - a * H(z_k) u from the last step to the first, built here
+    one Hessian-vector product at a time. The first-order gradient (v alone) differs."""
     from torch.func import functional_call
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -210,7 +211,7 @@ def test_maml_meta_gradient_is_the_second_order_one(tiny_corpus, tmp_path):
 
     a = 0.5
     init, items, speakers, _, _ = _start(tiny_corpus, tmp_path)
-    cfg = meta_from_dict({"meta": {"init": str(init), "method": "maml", "inner_steps": 1,
+    cfg = meta_from_dict({"meta": {"init": str(init), "method": "maml", "inner_steps": steps,
                                    "maml_lr_weights": a, "maml_lr_embedding": a}})
     trainer = MetaTrainer(cfg, tmp_path / "run", load(init), items, speakers)
     task = trainer.tasks.sample(np.random.default_rng(0))
@@ -219,28 +220,37 @@ def test_maml_meta_gradient_is_the_second_order_one(tiny_corpus, tmp_path):
     trainer._add_maml_gradient(total, task, g0, seed=1)
 
     loss_of = _GeneratorLoss(trainer.model)
+    support = clip_batch(task.support)
+
+    def loss_at(z: list[torch.Tensor], batch: dict, align: float, seed: int) -> torch.Tensor:
+        return functional_call(loss_of, dict(zip(keys, z[:-1], strict=True)),
+                               (batch, z[-1], trainer.inner, torch.Generator().manual_seed(seed),
+                                align))
+
     with trainable(trainer.model, trainer.names) as params, sdpa_kernel(SDPBackend.MATH):
-        theta = {f"model.{n}": p for n, p in params.items()}
-        g = g0.clone().requires_grad_(True)
-        support = functional_call(loss_of, theta, (clip_batch(task.support), g, trainer.inner,
-                                                   torch.Generator(), 0.0))
-        grads = torch.autograd.grad(support, [*theta.values(), g], create_graph=True,
-                                    allow_unused=True)
-        moved = {n: (w if d is None else w - a * d).detach().requires_grad_(True)
-                 for (n, w), d in zip(theta.items(), grads[:-1], strict=True)}
-        g_moved = (g - a * grads[-1]).detach().requires_grad_(True)
-        query = functional_call(loss_of, moved, (clip_batch(task.query), g_moved, trainer.inner,
-                                                 torch.Generator().manual_seed(1), 1.0))
-        v = torch.autograd.grad(query, [*moved.values(), g_moved], allow_unused=True)
-        v = [torch.zeros_like(w) if d is None else d for w, d in zip([*moved.values(), g_moved], v,
-                                                                     strict=True)]
-        dot = sum((d * u).sum() for d, u in zip(grads, v, strict=True) if d is not None)
-        hv = torch.autograd.grad(dot, list(theta.values()), allow_unused=True)
+        keys = [f"model.{n}" for n in params]
+        path = [[p.detach().clone() for p in params.values()] + [g0.clone()]]
+        for _ in range(steps):  # the inner steps, each point a fresh leaf
+            z = [t.requires_grad_(True) for t in path[-1]]
+            grads = torch.autograd.grad(loss_at(z, support, 0.0, 0), z, allow_unused=True)
+            path.append([(t if d is None else t - a * d).detach() for t, d in zip(z, grads,
+                                                                               strict=True)])
+        end = [t.requires_grad_(True) for t in path[-1]]
+        v = torch.autograd.grad(loss_at(end, clip_batch(task.query), 1.0, 1), end,
+                                allow_unused=True)
+        v = [torch.zeros_like(t) if d is None else d for t, d in zip(end, v, strict=True)]
+        u = list(v)
+        for point in reversed(path[:-1]):
+            z = [t.clone().requires_grad_(True) for t in point]
+            grads = torch.autograd.grad(loss_at(z, support, 0.0, 0), z, create_graph=True,
+                                        allow_unused=True)
+            dot = sum((d * w).sum() for d, w in zip(grads, u, strict=True) if d is not None)
+            hu = torch.autograd.grad(dot, z, allow_unused=True)
+            u = [w if h is None else w - a * h for w, h in zip(u, hu, strict=True)]
     worst_second, worst_first, scale = 0.0, 0.0, 0.0
-    for (n, _), vn, h in zip(params.items(), v[:-1], hv, strict=True):
-        expected = vn - a * (h if h is not None else 0.0)
+    for n, expected, first in zip(params, u[:-1], v[:-1], strict=True):
         worst_second = max(worst_second, float((total[n] - expected).abs().max()))
-        worst_first = max(worst_first, float((vn - expected).abs().max()))
+        worst_first = max(worst_first, float((first - expected).abs().max()))
         scale = max(scale, float(expected.abs().max()))
     assert scale > 0
     assert worst_second < 1e-4 * scale, (worst_second, scale)
@@ -261,4 +271,6 @@ def test_inner_gradient_sizes_are_printed_with_the_matching_plain_steps(tiny_cor
     weights, g = (float(part.split()[-1].rstrip(",")) for part in medians[0].split(":")[1].split(","))
     assert weights > 0 and g > 0
     steps = out.split("maml_lr_weights ~ ")[1].split(",")[0]
-    assert float(steps) == pytest.approx(2e-4 / weights, rel=0.01)
+    from voiceadapt.adapt.fit import FitConfig
+
+    assert float(steps) == pytest.approx(FitConfig.lr_weights / weights, rel=0.01)

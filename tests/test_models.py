@@ -96,6 +96,41 @@ def test_acoustic_losses_fall_on_a_fixed_batch():
     assert mel.shape[:2] == (2, N_MELS) and (lengths >= n).all()
 
 
+def test_align_weight_zero_leaves_ctc_out_so_the_loss_differentiates_twice():
+    """The default total is the sum it always was; with align_weight 0 the forward-sum (CTC)
+    loss is still reported but is no part of the total, whose gradient can then be
+    differentiated again (CTC has no double backward: second-order MAML needs this)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    model = compact_backbone().eval()  # no dropout: the calls below must see the same net
+    ac: AcousticModel = model.acoustic
+    torch.manual_seed(1)
+    n, t = torch.tensor([9, 6]), torch.tensor([30, 20])
+    ids = torch.randint(4, 40, (2, 9)) * sequence_mask(n, 9)
+    mels = torch.randn(2, N_MELS, 30) * sequence_mask(t, 30)[:, None]
+    pitch = torch.randn(2, 30) * sequence_mask(t, 30)
+    prior = alignment.batch_prior(n.tolist(), t.tolist(), torch.device("cpu"))
+    g = model.speaker_table(torch.tensor([0, 1]))
+    full = ac(ids, n, mels, t, pitch, g, prior=prior, bin_weight=0.5)
+    assert torch.equal(full["total"], full["mel"] + 0.1 * full["duration"] + 0.1 * full["pitch"]
+                       + full["align"] + 0.5 * full["bin"])
+    bare = ac(ids, n, mels, t, pitch, g, prior=prior, bin_weight=0.5, align_weight=0.0)
+    assert torch.allclose(bare["total"] + full["align"], full["total"])
+    assert torch.allclose(bare["align"], full["align"]) and not bare["align"].requires_grad
+    params = [p for p in ac.parameters() if p.requires_grad]
+    with sdpa_kernel(SDPBackend.MATH):
+        bare = ac(ids, n, mels, t, pitch, g, prior=prior, bin_weight=0.5, align_weight=0.0)
+        grads = torch.autograd.grad(bare["total"], params, create_graph=True, allow_unused=True)
+        square = sum((d ** 2).sum() for d in grads if d is not None)
+        again = torch.autograd.grad(square, params, allow_unused=True)
+        assert any(d is not None and bool(d.abs().sum() > 0) for d in again)
+        full = ac(ids, n, mels, t, pitch, g, prior=prior, bin_weight=0.5)
+        grads = torch.autograd.grad(full["total"], params, create_graph=True, allow_unused=True)
+        with pytest.raises(RuntimeError, match="not implemented"):
+            torch.autograd.grad(sum((d ** 2).sum() for d in grads if d is not None), params,
+                                allow_unused=True)
+
+
 def test_encoder_pools_clips_of_one_speaker():
     enc = SpeakerEncoder(EncoderConfig(n_mels=N_MELS, channels=16, layers=2, speaker_channels=8))
     mels = torch.randn(3, N_MELS, 25)

@@ -1,4 +1,4 @@
-"""Meta-learning on speaker tasks: Reptile, first-order MAML, Leap and LEO for voice adaptation.
+"""Meta-learning on speaker tasks: Reptile, MAML (first and second order), Leap and LEO for voices.
 
 A task is one speaker of a training corpus: its support is whole clips up to a few seconds
 (what a user uploads), its query other clips of the same speaker. The inner loop is modelled
@@ -395,8 +395,8 @@ def embedding_curve(model: Backbone, task: SpeakerTask, inner: InnerLoop, at: Se
 
 
 class MetaTrainer:
-    """Reptile, FOMAML, Leap or the joint control over speaker tasks, on the parameters one
-    adaptation mode changes; or LEO's networks over the speaker embedding, the backbone frozen."""
+    """Reptile, FOMAML, MAML, Leap or the joint control over speaker tasks, on the parameters
+    one adaptation mode changes; or LEO's networks over the speaker embedding, the backbone frozen."""
 
     def __init__(self, cfg: MetaRunConfig, run: Path, model: Backbone, items: list[Item],
                  speakers: list[str]):
@@ -479,7 +479,7 @@ class MetaTrainer:
                 after.append(before[-1])
                 self.tasks_seen += 1
                 continue
-            if m.method == "maml":
+            if m.method == "maml":  # its support figures leave out the CTC loss, as its steps do
                 support, query = self._add_maml_gradient(total, task, g0, seed)
                 first.append(support[0])
                 last.append(support[-1])

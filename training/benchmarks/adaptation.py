@@ -200,6 +200,7 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
             | {"speakers": members}
             for name, members in groups.items()}
         result["per_speaker"] = per_speaker(rows, real, seconds)
+    result["settings"] = settings  # what the fits were given (heldout_voice where not the default)
     return result
 
 
@@ -517,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         speakers = [s for s in speakers if (parts / f"{s}.json").exists()]
         if not speakers:
             parser.error(f"no finished speakers in {parts}")
+    if args.heldout_voice < 0:
+        parser.error("--heldout-voice must be >= 0")
     cfg = adapt.FitConfig(steps=args.steps, heldout_voice=args.heldout_voice)
     result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
                  cfg, Judges(), parts=parts)

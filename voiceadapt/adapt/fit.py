@@ -71,10 +71,15 @@ class FitConfig:
     min_steps: int = 10
     # early stopping's score adds this weight times the held-out voice distance: 1 - cos
     # between what the unadapted encoder hears in the predicted and in the recorded held-out
-    # mels (the speaker-consistency loss, weighted 1 as in training); 0: the generator's
-    # losses alone, which follow the text and language more than the voice (judged once on
-    # the bundled model, 2026-11-27: no gain, so off; docs/adaptation_benchmark.md)
+    # mels (the speaker-consistency loss; 1.0 weighs it as training's speaker_consistency
+    # does). 0: the generator's losses alone, which follow the text and language more than
+    # the voice. Judged once with 1.0 on the bundled model (2026-11-27): no gain, so off
+    # (docs/adaptation_benchmark.md)
     heldout_voice: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.heldout_voice < 0:
+            raise ValueError(f"heldout_voice must be >= 0, got {self.heldout_voice}")
 
 
 @dataclass(frozen=True)
@@ -249,9 +254,10 @@ def _held_loss(model: Backbone, held: dict[str, torch.Tensor], g: torch.Tensor, 
     out: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         loss = float(generator_loss(model, held, g, cfg.segment,
-                                    torch.Generator().manual_seed(cfg.seed + 2), wavenet, out))
+                                    torch.Generator().manual_seed(cfg.seed + 2), wavenet,
+                                    outputs=out))
         if cfg.heldout_voice:
-            encoder = (judge or model).encoder
+            encoder = (judge if judge is not None else model).encoder
             loss += cfg.heldout_voice * float(L.speaker_consistency_loss(
                 encoder, out["mel_pred"], out["mel"], out["mel_mask"]))
     return loss
@@ -370,7 +376,9 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     held_batch = clip_batch(held)
 
-    def held_loss() -> float:  # the voice judged by the unadapted encoder, not the patched one
+    # the voice judged by the unadapted backbone's encoder (no fit's loss reaches the encoder
+    # today; this keeps the judge fixed if one ever does)
+    def held_loss() -> float:
         return _held_loss(work, held_batch, g.detach(), cfg, wavenet, judge=model)
 
     # a fit must move: the best step is chosen from ``min_steps`` on (step 0 is SEA-EMB's)
