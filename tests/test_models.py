@@ -73,15 +73,22 @@ def test_mas_finds_the_planted_monotonic_path():
     assert (path.sum(1) == 1).all()
 
 
-def test_acoustic_losses_fall_on_a_fixed_batch():
-    model = compact_backbone()
-    ac: AcousticModel = model.acoustic
+def _fixed_batch() -> tuple[torch.Tensor, ...]:
+    """Two random utterances (9 and 6 tokens, 30 and 20 frames): ids, text lengths, mels,
+    mel lengths, pitch and the alignment prior, the same on every call."""
     torch.manual_seed(1)
     n, t = torch.tensor([9, 6]), torch.tensor([30, 20])
     ids = torch.randint(4, 40, (2, 9)) * sequence_mask(n, 9)
     mels = torch.randn(2, N_MELS, 30) * sequence_mask(t, 30)[:, None]
     pitch = torch.randn(2, 30) * sequence_mask(t, 30)
     prior = alignment.batch_prior(n.tolist(), t.tolist(), torch.device("cpu"))
+    return ids, n, mels, t, pitch, prior
+
+
+def test_acoustic_losses_fall_on_a_fixed_batch():
+    model = compact_backbone()
+    ac: AcousticModel = model.acoustic
+    ids, n, mels, t, pitch, prior = _fixed_batch()
     opt = torch.optim.Adam(model.parameters(), 3e-3)
     first = None
     for _ in range(25):
@@ -104,12 +111,7 @@ def test_align_weight_zero_leaves_ctc_out_so_the_loss_differentiates_twice():
 
     model = compact_backbone().eval()  # no dropout: the calls below must see the same net
     ac: AcousticModel = model.acoustic
-    torch.manual_seed(1)
-    n, t = torch.tensor([9, 6]), torch.tensor([30, 20])
-    ids = torch.randint(4, 40, (2, 9)) * sequence_mask(n, 9)
-    mels = torch.randn(2, N_MELS, 30) * sequence_mask(t, 30)[:, None]
-    pitch = torch.randn(2, 30) * sequence_mask(t, 30)
-    prior = alignment.batch_prior(n.tolist(), t.tolist(), torch.device("cpu"))
+    ids, n, mels, t, pitch, prior = _fixed_batch()
     g = model.speaker_table(torch.tensor([0, 1]))
     full = ac(ids, n, mels, t, pitch, g, prior=prior, bin_weight=0.5)
     assert torch.equal(full["total"], full["mel"] + 0.1 * full["duration"] + 0.1 * full["pitch"]

@@ -54,7 +54,8 @@ RUN_FOLDER_COMMANDS = {
     "train": ("training.train", "train the backbone (one process; torchrun runs "
               "training/train.py on several)", "configs/default.toml"),
     "meta": ("training.meta_speakers", "meta-learn on speaker tasks for the adaptation modes "
-             "(Reptile, first-order MAML, Leap, LEO, the joint control; training/meta_speakers.py)",
+             "(Reptile, first- and second-order MAML, Leap, LEO, the joint control; "
+             "training/meta_speakers.py)",
              "configs/meta_reptile_patch.toml"),
     "encoder": ("training.train_encoder", "train the SEA-ENC speaker encoder alone on speaker "
                 "episodes (ProtoNets, or CACTUs without labels; training/train_encoder.py)",

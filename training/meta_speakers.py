@@ -76,6 +76,7 @@ from voiceadapt.adapt.fit import (
 from voiceadapt.adapt.sea_enc import embedding_from_clips
 from voiceadapt.audio import Audio, FeatureParams, pcm16_to_float
 from voiceadapt.files import atomic_path, atomic_write_text
+from voiceadapt.meta.functional import gradient_steps
 from voiceadapt.meta.leap import PathGradient
 from voiceadapt.meta.leo import LEOConfig, LinearDecoder, inner_loop
 from voiceadapt.meta.leo import outer_loss as leo_outer_loss
@@ -563,21 +564,22 @@ class MetaTrainer:
         m = self.cfg.meta
         loss_of = _GeneratorLoss(self.model)
         batch = clip_batch(task.support)
+
+        def loss_at(z: dict[str, torch.Tensor], batch: dict[str, torch.Tensor],
+                    generator: torch.Generator, align_weight: float) -> torch.Tensor:
+            weights = {n: t for n, t in z.items() if n != "g"}
+            return functional_call(loss_of, weights, (batch, z["g"], self.inner, generator,
+                                                      align_weight))
+
         support: list[float] = []
         # the math attention kernel: the fused CPU kernel's backward has no backward
         with trainable(self.model, self.names) as params, sdpa_kernel(SDPBackend.MATH):
-            fast = {f"model.{n}": p for n, p in params.items()}
-            g = g0.detach().clone().requires_grad_(True)
-            for _ in range(self.inner.steps):
-                loss = functional_call(loss_of, fast, (batch, g, self.inner, self.generator, 0.0))
-                support.append(float(loss.detach()))
-                grads = torch.autograd.grad(loss, [*fast.values(), g], create_graph=True,
-                                            allow_unused=True)
-                fast = {n: w if d is None else w - m.maml_lr_weights * d
-                        for (n, w), d in zip(fast.items(), grads[:-1], strict=True)}
-                g = g - m.maml_lr_embedding * grads[-1]
-            query = functional_call(loss_of, fast, (clip_batch(task.query), g, self.inner,
-                                                    torch.Generator().manual_seed(seed), 1.0))
+            start = {f"model.{n}": p for n, p in params.items()}  # the names loss_of sees
+            rates = dict.fromkeys(start, m.maml_lr_weights) | {"g": m.maml_lr_embedding}
+            end = gradient_steps(start | {"g": g0.detach().clone().requires_grad_(True)},
+                                 lambda z, _: loss_at(z, batch, self.generator, 0.0), rates,
+                                 self.inner.steps, second_order=True, values=support)
+            query = loss_at(end, clip_batch(task.query), torch.Generator().manual_seed(seed), 1.0)
             grads = torch.autograd.grad(query, list(params.values()), allow_unused=True)
         for n, grad in zip(params, grads, strict=True):
             if grad is not None:

@@ -4,6 +4,8 @@ itself is never modified and no graph outlives its meta-step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -26,23 +28,35 @@ def loss_at(module: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor,
     return loss(forward(module, params, x), y)
 
 
+def gradient_steps(params: Params, value_of: Callable[[Params, int], torch.Tensor],
+                   lr: float | Mapping[str, float], steps: int, second_order: bool = False,
+                   values: list[float] | None = None) -> Params:
+    """``steps`` plain gradient steps from ``params`` on ``value_of(params, step)``, at one
+    rate ``lr`` or one per name. With ``second_order`` the result stays differentiable with
+    respect to ``params`` (the graph through the gradients is kept); otherwise each step's
+    gradient is a constant (first-order). ``values`` receives each step's loss."""
+    for step in range(steps):
+        value = value_of(params, step)
+        if values is not None:
+            values.append(float(value.detach()))
+        grads = torch.autograd.grad(value, list(params.values()), create_graph=second_order,
+                                    allow_unused=True)
+        params = {n: p if g is None else
+                  p - (lr[n] if isinstance(lr, Mapping) else lr) * (g if second_order else g.detach())
+                  for (n, p), g in zip(params.items(), grads, strict=True)}
+    return params
+
+
 def sgd_steps(module: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, loss: Loss,
               lr: float, steps: int, second_order: bool = False,
               minibatches: int = 1) -> Params:
-    """``steps`` plain SGD steps from ``params``. With ``second_order`` the result stays
-    differentiable with respect to ``params`` (the graph through the gradients is kept);
-    otherwise each step's gradient is a constant (first-order). ``minibatches`` > 1 cycles
-    through that many equal slices of (x, y), one per step."""
+    """``steps`` plain SGD steps from ``params`` on ``loss(module(x), y)`` (as
+    :func:`gradient_steps`); ``minibatches`` > 1 cycles through that many equal slices of
+    (x, y), one per step."""
     xs, ys = x.chunk(minibatches), y.chunk(minibatches)
-    names = list(params)
-    for step in range(steps):
-        xb, yb = xs[step % minibatches], ys[step % minibatches]
-        value = loss_at(module, params, xb, yb, loss)
-        grads = torch.autograd.grad(value, [params[n] for n in names],
-                                    create_graph=second_order, allow_unused=True)
-        params = {n: p if g is None else p - lr * (g if second_order else g.detach())
-                  for (n, p), g in zip(params.items(), grads, strict=True)}
-    return params
+    return gradient_steps(
+        params, lambda p, step: loss_at(module, p, xs[step % minibatches], ys[step % minibatches],
+                                        loss), lr, steps, second_order)
 
 
 def detached(params: Params, requires_grad: bool = True) -> Params:
