@@ -189,6 +189,38 @@ def test_batched_mas_and_ctc_match_the_per_item_reference():
     assert torch.allclose(batched, torch.stack(per_item).mean(), atol=1e-5)
 
 
+def test_recursive_forward_sum_matches_ctc_and_can_be_differentiated_twice():
+    """Second-order MAML differentiates the aligner's loss twice; F.ctc_loss's backward has no
+    backward. The recursion gives the same loss and gradient (an item too short for its text
+    counting zero, as zero_infinity does), and its Hessian-vector products are the ones finite
+    differences of its gradient give."""
+    torch.manual_seed(0)
+    text_lens, mel_lens = torch.tensor([12, 7, 9, 6]), torch.tensor([40, 25, 9, 4])
+    logp = torch.log_softmax(torch.randn(4, 40, 12, dtype=torch.float64) * 3, -1).requires_grad_(True)
+    native = alignment.forward_sum_loss(logp, text_lens, mel_lens)
+    (native_grad,) = torch.autograd.grad(native, logp)
+    with alignment.twice_differentiable_forward_sum():
+        recursive = alignment.forward_sum_loss(logp, text_lens, mel_lens)
+        (grad,) = torch.autograd.grad(recursive, logp, create_graph=True)
+    assert torch.allclose(recursive, native, atol=1e-5)
+    assert torch.allclose(grad, native_grad, atol=1e-6)
+    with pytest.raises(RuntimeError):  # why the recursion exists
+        (g,) = torch.autograd.grad(native, logp, create_graph=True)
+        torch.autograd.grad(g.sum(), logp)
+    direction = torch.randn_like(logp)
+    (hv,) = torch.autograd.grad((grad * direction).sum(), logp)
+    assert hv.abs().max() > 0
+
+    def gradient_at(x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().requires_grad_(True)
+        with alignment.twice_differentiable_forward_sum():
+            return torch.autograd.grad(alignment.forward_sum_loss(x, text_lens, mel_lens), x)[0]
+
+    eps = 1e-5
+    finite = (gradient_at(logp + eps * direction) - gradient_at(logp - eps * direction)) / (2 * eps)
+    assert torch.allclose(hv, finite, atol=1e-6, rtol=1e-4)
+
+
 def test_one_table_of_model_sizes():
     """The "default" size is the networks' own defaults; training builds every size from the
     table, and a checkpoint's extra record is a declared attribute, not a monkeypatch."""

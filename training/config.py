@@ -191,6 +191,10 @@ class MetaConfig:
     # step at lr_weights / lr_embedding does (configs/meta_maml_patch.toml says how)
     maml_lr_weights: float = 0.06
     maml_lr_embedding: float = 0.8
+    # maml: keep the aligner's forward-sum (CTC) term in the inner steps, as the product's fit
+    # has it, through a twice-differentiable recursion (about 4x slower than F.ctc_loss, whose
+    # backward PyTorch cannot differentiate); false leaves it out of the inner steps only
+    maml_inner_align: bool = False
     # reptile: the share of the way to the tasks' mean adapted weights, annealed linearly to 0
     # (Nichol et al.); fomaml, maml, leap, leo, joint: Adam's learning rate
     outer_lr: float = 1.0

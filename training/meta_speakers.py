@@ -43,7 +43,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +81,7 @@ from voiceadapt.meta.leap import PathGradient
 from voiceadapt.meta.leo import LEOConfig, LinearDecoder, inner_loop
 from voiceadapt.meta.leo import outer_loss as leo_outer_loss
 from voiceadapt.meta.tasks import Task
+from voiceadapt.models.alignment import twice_differentiable_forward_sum
 from voiceadapt.models.backbone import Backbone
 from voiceadapt.models.checkpoint import save as save_backbone
 
@@ -558,10 +559,12 @@ class MetaTrainer:
     def _add_maml_gradient(self, total: dict[str, torch.Tensor], task: SpeakerTask,
                            g0: torch.Tensor, seed: int) -> tuple[list[float], float]:
         """Second-order MAML on one task: ``inner_steps`` plain gradient steps on the support
-        (the aligner's CTC loss left out: it has no double backward), kept in the graph; the
-        query loss at their end, differentiated through them to the start, is added to
-        ``total``. Returns the support loss of each inner step and the query loss."""
+        (the aligner's CTC loss in them only with ``maml_inner_align``, through its
+        twice-differentiable recursion), kept in the graph; the query loss at their end,
+        differentiated through them to the start, is added to ``total``. Returns the support
+        loss of each inner step and the query loss."""
         m = self.cfg.meta
+        inner_align = 1.0 if m.maml_inner_align else 0.0
         loss_of = _GeneratorLoss(self.model)
         batch = clip_batch(task.support)
 
@@ -572,13 +575,16 @@ class MetaTrainer:
                                                       align_weight))
 
         support: list[float] = []
-        # the math attention kernel: the fused CPU kernel's backward has no backward
+        # the math attention kernel: the fused CPU kernel's backward has no backward (nor has
+        # CTC's, so the inner steps' forward-sum, if any, runs as a recursion)
+        recursive_ctc = twice_differentiable_forward_sum() if inner_align else nullcontext()
         with trainable(self.model, self.names) as params, sdpa_kernel(SDPBackend.MATH):
             start = {f"model.{n}": p for n, p in params.items()}  # the names loss_of sees
             rates = dict.fromkeys(start, m.maml_lr_weights) | {"g": m.maml_lr_embedding}
-            end = gradient_steps(start | {"g": g0.detach().clone().requires_grad_(True)},
-                                 lambda z, _: loss_at(z, batch, self.generator, 0.0), rates,
-                                 self.inner.steps, second_order=True, values=support)
+            with recursive_ctc:
+                end = gradient_steps(start | {"g": g0.detach().clone().requires_grad_(True)},
+                                     lambda z, _: loss_at(z, batch, self.generator, inner_align),
+                                     rates, self.inner.steps, second_order=True, values=support)
             query = loss_at(end, clip_batch(task.query), torch.Generator().manual_seed(seed), 1.0)
             grads = torch.autograd.grad(query, list(params.values()), allow_unused=True)
         for n, grad in zip(params, grads, strict=True):

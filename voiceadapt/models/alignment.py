@@ -9,6 +9,8 @@ user's transcribed reference clips at adaptation time.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 
@@ -76,19 +78,77 @@ def batch_prior(text_lens: list[int], mel_lens: list[int], device: torch.device)
     return out
 
 
+_TWICE_DIFFERENTIABLE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "forward_sum_twice_differentiable", default=False)
+
+
+@contextlib.contextmanager
+def twice_differentiable_forward_sum():
+    """Inside this block :func:`forward_sum_loss` runs its own log-space recursion instead of
+    ``F.ctc_loss``, whose backward has no backward in PyTorch 2.11: same value and gradient,
+    slower, and it can be differentiated twice (second-order MAML's inner steps)."""
+    token = _TWICE_DIFFERENTIABLE.set(True)
+    try:
+        yield
+    finally:
+        _TWICE_DIFFERENTIABLE.reset(token)
+
+
 def forward_sum_loss(logp: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor,
                      ) -> torch.Tensor:
     """CTC over the token sequence 1..N with a blank: every monotonic path counts.
 
-    logp: (B, T, N) log attention. Batched: one ``ctc_loss`` call for the whole batch.
+    logp: (B, T, N) log attention. Batched: one ``ctc_loss`` call for the whole batch (or one
+    recursion, inside :func:`twice_differentiable_forward_sum`).
     """
     n_max = logp.shape[-1]
-    padded = F.pad(logp.float(), (1, 0), value=math.log(1e-1))  # column 0 is the blank
+    at_least_float = logp.to(torch.promote_types(logp.dtype, torch.float32))
+    padded = F.pad(at_least_float, (1, 0), value=math.log(1e-1))  # column 0 is the blank
     columns = torch.arange(n_max + 1, device=logp.device)[None, None, :]
     invalid = columns > text_lens[:, None, None]
     lp = F.log_softmax(padded.masked_fill(invalid, -1e4), dim=-1)
+    if _TWICE_DIFFERENTIABLE.get():
+        return _sequential_ctc(lp, text_lens, mel_lens)
     targets = torch.arange(1, n_max + 1, device=logp.device)[None, :].expand(logp.shape[0], -1)
     return F.ctc_loss(lp.transpose(0, 1), targets, mel_lens, text_lens, zero_infinity=True)
+
+
+_IMPOSSIBLE = -1e30  # finite, so that no gradient meets exp(-inf - -inf)
+
+
+def _sequential_ctc(lp: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor,
+                    ) -> torch.Tensor:
+    """``F.ctc_loss(lp, targets 1..N, mel_lens, text_lens, zero_infinity=True)``, reduction
+    "mean", for lp (B, T, N + 1) log-probabilities with column 0 the blank, as a forward
+    recursion built from differentiable operations.
+
+    The lattice has 2N + 1 states: blanks at even indices, token k at 2k - 1. Every token
+    differs from the one before it, so a token state is reached from itself, the blank before
+    it and the token before that blank."""
+    b, t_max, n_plus = lp.shape
+    states = 2 * (n_plus - 1) + 1
+    s = torch.arange(states, device=lp.device)
+    emission_column = torch.where(s % 2 == 1, (s + 1) // 2, 0)
+    emit = lp[:, :, emission_column].unbind(1)  # T x (B, S): one backward for all frames
+    token_state = (s % 2 == 1)[None, :]
+    skip_allowed = token_state & (s >= 3)[None, :]
+    alpha = emit[0].masked_fill((s >= 2)[None, :], _IMPOSSIBLE)
+    history = [alpha]
+    for t in range(1, t_max):
+        stay = alpha
+        step = F.pad(alpha, (1, 0), value=_IMPOSSIBLE)[:, :-1]
+        skip = F.pad(alpha, (2, 0), value=_IMPOSSIBLE)[:, :-2].masked_fill(~skip_allowed, _IMPOSSIBLE)
+        alpha = torch.logsumexp(torch.stack([stay, step, skip]), dim=0) + emit[t]
+        history.append(alpha)
+    alphas = torch.stack(history, dim=1)  # (B, T, S)
+    rows = torch.arange(b, device=lp.device)
+    last = alphas[rows, (mel_lens - 1).clamp(min=0).long()]  # (B, S)
+    final_blank = (2 * text_lens).long()
+    ends = torch.stack([last[rows, final_blank], last[rows, (final_blank - 1).clamp(min=0)]])
+    log_likelihood = torch.logsumexp(ends, dim=0)
+    feasible = log_likelihood > _IMPOSSIBLE / 2
+    per_item = torch.where(feasible, -log_likelihood, torch.zeros_like(log_likelihood))
+    return (per_item / text_lens.clamp(min=1).to(per_item.dtype)).mean()
 
 
 def monotonic_alignment_search(logp: np.ndarray, n_text: int, n_mel: int) -> np.ndarray:
