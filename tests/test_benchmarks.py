@@ -63,3 +63,22 @@ def test_adaptation_benchmark_names_unknown_speakers(tiny_corpus, tmp_path, caps
         main(["--corpus", str(corpus.root), "--only", "nobody-s0", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert "not dev speakers of" in err and "nobody-s0" in err
+
+
+def test_named_options_are_read_in_order_and_bad_ones_are_usage_errors(capsys):
+    """The benchmarks' NAME=PATH options (--model plain= means the bundled model)."""
+    import argparse
+
+    from training.benchmarks.report import named_values
+
+    parser = argparse.ArgumentParser(prog="bench")
+    got = named_values(parser, ["plain=", "leap=runs/x.safetensors"], "model", "LABEL=CHECKPOINT",
+                       empty_value=True)
+    assert list(got.items()) == [("plain", ""), ("leap", "runs/x.safetensors")]
+    for specs, empty, message in [(["plain"], True, "takes LABEL=CHECKPOINT, got 'plain'"),
+                                  (["=x"], True, "takes LABEL=CHECKPOINT"),
+                                  (["a="], False, "takes LABEL=CHECKPOINT, got 'a='"),
+                                  (["a=x", "a=y"], True, "'a' is given twice")]:
+        with pytest.raises(SystemExit):
+            named_values(parser, specs, "model", "LABEL=CHECKPOINT", empty_value=empty)
+        assert message in capsys.readouterr().err

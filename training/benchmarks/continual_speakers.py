@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.benchmarks.report import write_report
+from training.benchmarks.report import named_values, write_report
 
 
 def read_runs(runs: list[tuple[str, Path]]) -> dict[str, dict]:
@@ -109,12 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a continual run folder under a name; give one per method")
     parser.add_argument("--out", help="path prefix for OUT.json, OUT.md and OUT.png")
     args = parser.parse_args(argv)
-    runs = []
-    for spec in args.run:
-        name, sep, folder = spec.partition("=")
-        if not sep or not name or not folder:
-            parser.error(f"--run takes NAME=FOLDER, got {spec!r}")
-        runs.append((name, Path(folder)))
+    runs = [(name, Path(folder)) for name, folder
+            in named_values(parser, args.run, "run", "NAME=FOLDER").items()]
     results = read_runs(runs)
     text = table(results)
     write_report(args.out, {"runs": results, "first_speaker_curves": first_speaker_curves(results)},

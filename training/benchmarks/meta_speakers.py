@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from training.benchmarks.adaptation import speaker_group, split_speaker, take_seconds
-from training.benchmarks.report import write_report
+from training.benchmarks.report import named_values, write_report
 from training.corpus.manifest import read_corpus
 from training.meta_speakers import (
     InnerLoop,
@@ -186,16 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    def labelled(specs: list[str], what: str) -> dict[str, str]:
-        out = {}
-        for spec in specs:
-            label, sep, path = spec.partition("=")
-            if not sep or not label:
-                parser.error(f"--{what} takes LABEL=PATH, got {spec!r}")
-            out[label] = path
-        return out
-
-    models, leos = labelled(args.model, "model"), labelled(args.leo, "leo")
+    # an empty path: the bundled model (--model plain=)
+    models = named_values(parser, args.model, "model", "LABEL=CHECKPOINT", empty_value=True)
+    leos = named_values(parser, args.leo, "leo", "LABEL=LEO_FILE")
     if leos and args.adapt != "embedding":
         parser.error("--leo fits g: use it with --adapt embedding")
     out = Path(args.out)
