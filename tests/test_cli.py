@@ -69,6 +69,11 @@ def test_serve_refuses_open_binding_without_keys_and_keys_commands(tmp_path):
                           cwd=ROOT).returncode == 0
     assert subprocess.run([*cli, "keys", "list"], env=env, capture_output=True, text=True,
                           timeout=120, cwd=ROOT).stdout == ""
+    # key commands are quick: the service's settings and database do not load torch
+    probe = "import sys; from server.cli import main; main(['keys', 'list']); print(sorted(" \
+            "m for m in sys.modules if m.split('.')[0] in ('torch', 'torchaudio')))"
+    assert subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                          timeout=120, check=True, cwd=ROOT).stdout == "[]\n"
 
 
 def test_say_without_a_voice_speaks_as_a_bundled_speaker_and_says_which(tmp_path, capsys):

@@ -11,17 +11,28 @@ from voiceadapt.audio.errors import (
     TooShortError,
     UndecodableAudioError,
 )
-from voiceadapt.audio.features import f0, log_mel, mel_filterbank, mu_law_decode, mu_law_encode
-from voiceadapt.audio.io import (
-    Audio,
-    check_total_speech,
-    decode,
-    float_to_pcm16,
-    load_audio,
-    pcm16_to_float,
-    write_audio,
-)
 from voiceadapt.audio.params import SAMPLE_RATE, AudioLimits, FeatureParams
+
+# features and io (through processing's resampler) import torch: they load on first use, so
+# that what needs only the limits and parameters (the service's settings, its key commands)
+# does not pay torch's start-up
+_LAZY = {
+    **dict.fromkeys(["f0", "log_mel", "mel_filterbank", "mu_law_decode", "mu_law_encode"],
+                    "voiceadapt.audio.features"),
+    **dict.fromkeys(["Audio", "check_total_speech", "decode", "float_to_pcm16", "load_audio",
+                     "pcm16_to_float", "write_audio"], "voiceadapt.audio.io"),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "SAMPLE_RATE", "Audio", "AudioError", "AudioLimits", "ClippingWarning", "EmptyAudioError",
