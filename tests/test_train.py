@@ -178,6 +178,33 @@ def test_init_from_a_checkpoint_starts_from_its_weights(tiny_corpus, tmp_path):
                 tmp_path / "d", items, speakers, params)
 
 
+def test_checkpoints_keep_the_inits_vocoder_only_while_the_wavenet_is_untouched(tiny_corpus,
+                                                                                  tmp_path):
+    """A run that freezes the WaveNet still speaks best through what its init recommended (the
+    adaptation benchmark refuses a checkpoint that names no vocoder); a run that trains the
+    WaveNet cannot know, so its checkpoints name none."""
+    from training.data import load_corpus_items
+    from training.train import Trainer
+    from voiceadapt.audio import FeatureParams
+    from voiceadapt.models.checkpoint import load, save
+
+    corpus, _, root = tiny_corpus
+    params = FeatureParams()
+    items, speakers = load_corpus_items(corpus.root, root / "cache", params, "train")
+    model = {"size": "compact", "speaker_channels": 16}
+    first = Trainer(from_dict({"model": model}), tmp_path / "a", items, speakers, params)
+    path = save(first.model, tmp_path / "init.safetensors", extra={"vocoder": "griffin-lim"})
+    train = {"steps": 1, "batch_size": 4, "warmup_steps": 1, "checkpoint_every": 1,
+             "wavenet_batch_size": 2, "wavenet_segment": 800}
+    for name, wavenet, named in [("frozen", False, "griffin-lim"), ("trained", True, None)]:
+        run = tmp_path / name
+        trainer = Trainer(from_dict({"model": model | {"init": str(path)},
+                                     "train": train | {"wavenet": wavenet}}),
+                          run, items, speakers, params)
+        trainer.fit()
+        assert load(run / "step_0000001.safetensors").recommended_vocoder == named, name
+
+
 def test_symbol_table_of_a_new_model_comes_from_the_run_config(v2_tiny_corpus, tmp_path):
     """Corpus v2 speaks Czech: an en-ipa-1 model cannot hold its phonemes (a clear error);
     model.symbols = "ipa-2" makes a model that can."""

@@ -195,6 +195,12 @@ class Trainer:
             if not resuming:
                 load_into(self.model, start)
                 self.log(f"WaveNet from {cfg.model.vocoder_init}")
+        # the init's recommended vocoder still holds for this run's checkpoints while the run
+        # leaves its WaveNet as it was (frozen, not replaced by a vocoder file or made universal)
+        untouched = (cfg.model.init and not cfg.train.wavenet and not cfg.model.vocoder_init
+                     and not cfg.model.universal_vocoder)
+        vocoder = self.model.recommended_vocoder if untouched else None
+        self.vocoder_note: dict[str, str] = {"vocoder": vocoder} if vocoder else {}
         if cfg.model.pitch_in_speaker:  # the table's pitch channels are measured: never trained
             keep = torch.ones_like(self.model.speaker_table.weight)
             keep[:, -2:] = 0
@@ -277,7 +283,8 @@ class Trainer:
         ema_state = {k: v.to(self.model.state_dict()[k].dtype) for k, v in self.ema.items()}
         seconds = self.train_seconds + self._elapsed()
         save_backbone(self.model, self.run / f"{name}.safetensors", state=ema_state,
-                      extra={"step": self.step, "weights": "ema", "git": git_hash()})
+                      extra={"step": self.step, "weights": "ema", "git": git_hash(),
+                             **self.vocoder_note})
         if not self.model.cfg.wavenet.speaker_channels:
             self._save_vocoder(self.run / f"{name}.vocoder.safetensors", ema_state, seconds)
         with atomic_path(self.run / f"{name}.train.pt") as tmp:
