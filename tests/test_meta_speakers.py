@@ -126,6 +126,9 @@ def test_meta_config_rejects_unknown_methods_and_empty_budgets():
         meta_from_dict({"meta": {"inner_steps": 0}})
     with pytest.raises(ValueError, match="unknown setting"):
         meta_from_dict({"meta": {"inner_stpes": 3}})
+    with pytest.raises(ValueError, match="maml_inner_align is for method"):
+        meta_from_dict({"meta": {"method": "fomaml", "maml_inner_align": True}})
+    assert meta_from_dict({"meta": {"method": "maml", "maml_inner_align": True}}).meta.maml_inner_align
 
 
 def test_leo_fits_an_unseen_speaker_better_than_sea_emb(tiny_corpus, tmp_path):

@@ -196,9 +196,13 @@ def test_checkpoints_keep_the_inits_vocoder_only_while_the_wavenet_is_untouched(
     path = save(first.model, tmp_path / "init.safetensors", extra={"vocoder": "griffin-lim"})
     train = {"steps": 1, "batch_size": 4, "warmup_steps": 1, "checkpoint_every": 1,
              "wavenet_batch_size": 2, "wavenet_segment": 800}
-    for name, wavenet, named in [("frozen", False, "griffin-lim"), ("trained", True, None)]:
+    for name, start, wavenet, named in [("frozen", "init", False, "griffin-lim"),
+                                        ("warm", "warm_start", False, "griffin-lim"),
+                                        ("trained", "init", True, None),
+                                        ("other", "warm_start", False, None)]:
         run = tmp_path / name
-        trainer = Trainer(from_dict({"model": model | {"init": str(path)},
+        size = {"size": "default"} if name == "other" else {}  # another WaveNet: not copied whole
+        trainer = Trainer(from_dict({"model": model | size | {start: str(path)},
                                      "train": train | {"wavenet": wavenet}}),
                           run, items, speakers, params)
         trainer.fit()

@@ -233,6 +233,9 @@ def meta_from_dict(data: dict[str, Any]) -> MetaRunConfig:
     if min(m.meta_steps, m.tasks_per_step, m.inner_steps, m.query_clips, m.latent) < 1:
         raise ValueError("meta.meta_steps, tasks_per_step, inner_steps, query_clips and latent "
                          "must be >= 1")
+    if m.maml_inner_align and m.method != "maml":
+        raise ValueError('meta.maml_inner_align is for method = "maml": the other methods\' inner '
+                         "loops keep the aligner's loss already")
     if min(m.lr_weights, m.lr_embedding, m.outer_lr, m.latent_lr, m.support_seconds,
            m.maml_lr_weights, m.maml_lr_embedding) <= 0:
         raise ValueError("meta learning rates and support_seconds must be > 0")

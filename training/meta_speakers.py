@@ -16,8 +16,10 @@ step from ``min_steps`` on) and it hears at most ``support_seconds`` (the produc
 - FOMAML (Finn et al. 2017, first order): Adam on the query gradient at the adapted weights;
 - MAML (Finn et al. 2017, second order): the inner loop is plain gradient steps on the
   support, kept in the graph, and Adam follows the query loss's gradient through them to the
-  start. The CTC forward-sum loss has no double backward, so the inner steps leave the
-  aligner's loss out (the hard durations it yields need none); the query loss keeps it;
+  start. F.ctc_loss, the aligner's forward-sum loss, has no double backward, so the inner
+  steps leave it out (the hard durations it yields need none) unless
+  ``meta.maml_inner_align`` computes it by a twice-differentiable recursion; the query loss
+  keeps it;
 - Leap (Flennerhag et al. 2019): Adam on the gradient that shortens the inner loop's whole path
   in parameters and support loss (``voiceadapt.meta.leap.PathGradient``; the path is Adam's);
 - LEO (Rusu et al. 2019): the backbone frozen, a learned latent space of g; the inner loop
@@ -481,7 +483,7 @@ class MetaTrainer:
                 after.append(before[-1])
                 self.tasks_seen += 1
                 continue
-            if m.method == "maml":  # its support figures leave out the CTC loss, as its steps do
+            if m.method == "maml":  # its support figures have the CTC loss only if its steps do
                 support, query = self._add_maml_gradient(total, task, g0, seed)
                 first.append(support[0])
                 last.append(support[-1])
@@ -759,7 +761,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{sum(p.numel() for p in model.parameters()):,} parameters), "
                 f"{cfg.meta.method}, inner {trainer.inner}"
                 + (f" as plain steps of {cfg.meta.maml_lr_weights} (weights) and "
-                   f"{cfg.meta.maml_lr_embedding} (g)" if cfg.meta.method == "maml" else ""))
+                   f"{cfg.meta.maml_lr_embedding} (g), the aligner's CTC loss "
+                   f"{'in' if cfg.meta.maml_inner_align else 'out of'} them"
+                   if cfg.meta.method == "maml" else ""))
     trainer.resume()
     interrupt_on_sigterm()
     try:

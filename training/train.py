@@ -80,6 +80,26 @@ def with_languages(model: Backbone, languages: list[str]) -> Backbone:
     return out
 
 
+def inherited_vocoder(cfg: RunConfig, model: Backbone) -> dict[str, str]:
+    """{"vocoder": V} for a run's checkpoints when the vocoder its start recommends still
+    holds, else {}: the run starts from a checkpoint (``model.init``, or ``model.warm_start``
+    with the same WaveNet, which copies it whole) and leaves the WaveNet as it was (frozen, not
+    replaced by a vocoder file, not made universal). A speaker-conditioned WaveNet's
+    recommendation is kept only while nothing moves the g it hears (no acoustic training)."""
+    from voiceadapt.models.checkpoint import read_metadata
+
+    source = cfg.model.init or cfg.model.warm_start
+    if not source or cfg.train.wavenet or cfg.model.vocoder_init or cfg.model.universal_vocoder:
+        return {}
+    meta = read_metadata(source)
+    named = meta.get("extra", {}).get("vocoder")
+    same_wavenet = BackboneConfig.from_dict(meta["config"]).wavenet == model.cfg.wavenet
+    hears_moved_g = named == "wavenet" and model.cfg.wavenet.speaker_channels and cfg.train.acoustic
+    if named is None or not same_wavenet or hears_moved_g:
+        return {}
+    return {"vocoder": str(named)}
+
+
 def corpus_stats(items: list[Item], params: FeatureParams, limit: int = 200) -> NormStats:
     """Per-channel log-mel mean/std and voiced log-F0 mean/std over (up to) ``limit`` items."""
     chosen = items[:: max(1, len(items) // limit)][:limit]
@@ -195,12 +215,7 @@ class Trainer:
             if not resuming:
                 load_into(self.model, start)
                 self.log(f"WaveNet from {cfg.model.vocoder_init}")
-        # the init's recommended vocoder still holds for this run's checkpoints while the run
-        # leaves its WaveNet as it was (frozen, not replaced by a vocoder file or made universal)
-        untouched = (cfg.model.init and not cfg.train.wavenet and not cfg.model.vocoder_init
-                     and not cfg.model.universal_vocoder)
-        vocoder = self.model.recommended_vocoder if untouched else None
-        self.vocoder_note: dict[str, str] = {"vocoder": vocoder} if vocoder else {}
+        self.vocoder_note = inherited_vocoder(cfg, self.model)
         if cfg.model.pitch_in_speaker:  # the table's pitch channels are measured: never trained
             keep = torch.ones_like(self.model.speaker_table.weight)
             keep[:, -2:] = 0

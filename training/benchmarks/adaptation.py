@@ -498,8 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     model = load(args.model)
     if model.recommended_vocoder is None:
         # "auto" would then mean the WaveNet, whose copy-synthesis ceiling (about 0.5) caps
-        # every mode: a checkpoint fresh from training names none (2026-11-27: a whole run
-        # measured through it by mistake)
+        # every mode: a checkpoint from a run that trained or replaced the WaveNet names none,
+        # and so did every trainer checkpoint before 2026-11-27 (a whole run was measured
+        # through it by mistake)
         raise SystemExit(f"{args.model} recommends no vocoder: save it with extra "
                          "{'vocoder': 'griffin-lim'} (or 'wavenet') to say which it speaks through")
     corpus = read_corpus(args.corpus)

@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     # an empty path: the bundled model (--model plain=)
     models = named_values(parser, args.model, "model", "LABEL=CHECKPOINT", empty_value=True)
     leos = named_values(parser, args.leo, "leo", "LABEL=LEO_FILE")
+    if set(models) & set(leos):
+        parser.error(f"--model and --leo share the label(s) {', '.join(sorted(set(models) & set(leos)))}")
     if leos and args.adapt != "embedding":
         parser.error("--leo fits g: use it with --adapt embedding")
     out = Path(args.out)

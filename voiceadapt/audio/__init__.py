@@ -34,6 +34,7 @@ def __getattr__(name: str) -> object:
     globals()[name] = value
     return value
 
+
 __all__ = [
     "SAMPLE_RATE", "Audio", "AudioError", "AudioLimits", "ClippingWarning", "EmptyAudioError",
     "FeatureParams", "FeatureParamsMismatch", "InvalidSamplesError", "SilentAudioError",
@@ -41,3 +42,7 @@ __all__ = [
     "float_to_pcm16", "load_audio", "log_mel", "mel_filterbank", "mu_law_decode", "mu_law_encode",
     "pcm16_to_float", "write_audio",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -144,9 +144,9 @@ def _sequential_ctc(lp: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.T
     rows = torch.arange(b, device=lp.device)
     last = alphas[rows, (mel_lens - 1).clamp(min=0).long()]  # (B, S)
     final_blank = (2 * text_lens).long()
-    ends = torch.stack([last[rows, final_blank], last[rows, (final_blank - 1).clamp(min=0)]])
-    log_likelihood = torch.logsumexp(ends, dim=0)
-    feasible = log_likelihood > _IMPOSSIBLE / 2
+    final_token = last[rows, (final_blank - 1).clamp(min=0)].masked_fill(text_lens == 0, _IMPOSSIBLE)
+    log_likelihood = torch.logsumexp(torch.stack([last[rows, final_blank], final_token]), dim=0)
+    feasible = (log_likelihood > _IMPOSSIBLE / 2) & (mel_lens > 0) & (mel_lens >= text_lens)
     per_item = torch.where(feasible, -log_likelihood, torch.zeros_like(log_likelihood))
     return (per_item / text_lens.clamp(min=1).to(per_item.dtype)).mean()
 
