@@ -9,7 +9,8 @@ its audio.
     python -m training.pack --corpus data/corpus --cache data/cache --out gpu/
 
 A corpus larger than the budget (``--max-mib``, 60 by default) is packed as a
-speaker-balanced subset: the same number of utterances from every speaker, as many as fit.
+speaker-balanced subset: the same number of utterances from every speaker, as many as fit,
+and one more from as many speakers as the rest of the budget holds.
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ def speaker_window(utts: list[Item], k: int, rotation: int) -> list[Item]:
 
 def balanced_subset(items: list[Item], max_bytes: float, rotation: int = 0) -> list[Item]:
     """``k`` utterances of every speaker (``speaker_window``), ``k`` as large as fits in
-    ``max_bytes``; successive relays (rotation = relays so far) hear different utterances of
-    the same speakers."""
+    ``max_bytes``, then ``k + 1`` for as many speakers as the rest of the budget holds (which
+    speakers moves on with the rotation); successive relays (rotation = relays so far) hear
+    different utterances of the same speakers."""
     by_speaker: dict[int, list[Item]] = {}
     for it in items:
         by_speaker.setdefault(it.speaker, []).append(it)
@@ -108,7 +110,18 @@ def balanced_subset(items: list[Item], max_bytes: float, rotation: int = 0) -> l
             lo = k
         else:
             hi = k - 1
-    keep = {id(it) for it in window(lo)}
+    chosen = {s: speaker_window(v, lo, rotation) for s, v in by_speaker.items()}
+    room = max_bytes - sum(estimated_bytes(w) for w in chosen.values())
+    order = sorted(by_speaker)
+    start = (rotation * len(order) // 3) % len(order)  # a different third first each relay
+    for s in order[start:] + order[:start]:
+        if len(by_speaker[s]) <= lo:
+            continue
+        more = speaker_window(by_speaker[s], lo + 1, rotation)
+        extra = estimated_bytes(more) - estimated_bytes(chosen[s])
+        if extra <= room:
+            chosen[s], room = more, room - extra
+    keep = {id(it) for w in chosen.values() for it in w}
     return [it for it in items if id(it) in keep]
 
 
