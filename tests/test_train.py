@@ -129,7 +129,8 @@ def test_pack_round_trip_and_held_out_split(tiny_corpus, tmp_path):
         assert np.corrcoef(x, y)[0, 1] > 0.9
 
 
-def test_pack_over_budget_keeps_every_speaker_equally(tiny_corpus, tmp_path):
+def test_pack_over_budget_keeps_the_speakers_balanced(tiny_corpus, tmp_path):
+    """Every speaker keeps k utterances, some k + 1 where the budget has room: within one."""
     from training.pack import estimated_bytes, main, read_pack
     from voiceadapt.audio import FeatureParams
 
@@ -147,7 +148,8 @@ def test_pack_over_budget_keeps_every_speaker_equally(tiny_corpus, tmp_path):
     kept, _ = read_pack(small / "train.npz", FeatureParams())
     counts = [sum(1 for it in kept if it.speaker == s) for s in range(len(speakers))]
     assert (small / "train.npz").stat().st_size <= budget * 2**20
-    assert len(set(counts)) == 1 and 1 <= counts[0] < per_speaker
+    assert max(counts) - min(counts) <= 1 and 1 <= min(counts) < per_speaker
+    assert len(kept) < len(items)
 
 
 def test_init_from_a_checkpoint_starts_from_its_weights(tiny_corpus, tmp_path):
