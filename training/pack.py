@@ -9,8 +9,8 @@ its audio.
     python -m training.pack --corpus data/corpus --cache data/cache --out gpu/
 
 A corpus larger than the budget (``--max-mib``, 60 by default) is packed as a
-speaker-balanced subset: the same number of utterances from every speaker, as many as fit,
-and one more from as many speakers as the rest of the budget holds.
+speaker-balanced subset: the same number of utterances from every speaker (or all a speaker
+has), as many as fit, and one more from as many speakers as the rest of the budget holds.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import io
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -73,27 +74,34 @@ def estimated_bytes(items: list[Item]) -> float:
                for it in items)
 
 
-def speaker_window(utts: list[Item], k: int, rotation: int) -> list[Item]:
+def speaker_window(utts: list[Item], k: int, rotation: int, extra: int = 0) -> list[Item]:
     """``k`` of one speaker's utterances for the ``rotation``-th relay: half clean (rounded up:
     for the vocoder) and half channel-degraded (for the encoder) where the speaker has both,
     each kind taken as its own rotating window, so every relay's pack keeps a clean utterance
-    of every speaker that has one."""
+    of every speaker that has one. ``extra`` utterances more extend the same windows (the next
+    ones of the kind that ``k + extra`` would add), so a speaker given one more utterance keeps
+    the ``k`` it would have had."""
     clean = [it for it in utts if it.clean]
     degraded = [it for it in utts if not it.clean]
-    kc = min(len(clean), max((k + 1) // 2 if degraded else k, k - len(degraded)))
-    kd = min(len(degraded), k - kc)
 
-    def take(xs: list[Item], n: int) -> list[Item]:
-        return [xs[(rotation * n + j) % len(xs)] for j in range(n)]
+    def split(n: int) -> tuple[int, int]:
+        nc = min(len(clean), max((n + 1) // 2 if degraded else n, n - len(degraded)))
+        return nc, min(len(degraded), n - nc)
 
-    return take(clean, kc) + take(degraded, kd)
+    (kc, kd), (wc, wd) = split(k), split(k + extra)
+
+    def take(xs: list[Item], n: int, width: int) -> list[Item]:
+        return [xs[(rotation * n + j) % len(xs)] for j in range(width)]
+
+    return take(clean, kc, wc) + take(degraded, kd, wd)
 
 
 def balanced_subset(items: list[Item], max_bytes: float, rotation: int = 0) -> list[Item]:
-    """``k`` utterances of every speaker (``speaker_window``), ``k`` as large as fits in
-    ``max_bytes``, then ``k + 1`` for as many speakers as the rest of the budget holds (which
-    speakers moves on with the rotation); successive relays (rotation = relays so far) hear
-    different utterances of the same speakers."""
+    """``k`` utterances of every speaker (``speaker_window``; fewer for a speaker who has
+    fewer), ``k`` as large as fits in ``max_bytes``; then, first fit in an order drawn anew
+    for each relay, one more utterance for every speaker whose extra still fits in what is
+    left. Successive relays (rotation = relays so far) hear different utterances of the same
+    speakers, and different speakers get the extras."""
     by_speaker: dict[int, list[Item]] = {}
     for it in items:
         by_speaker.setdefault(it.speaker, []).append(it)
@@ -112,15 +120,14 @@ def balanced_subset(items: list[Item], max_bytes: float, rotation: int = 0) -> l
             hi = k - 1
     chosen = {s: speaker_window(v, lo, rotation) for s, v in by_speaker.items()}
     room = max_bytes - sum(estimated_bytes(w) for w in chosen.values())
-    order = sorted(by_speaker)
-    start = (rotation * len(order) // 3) % len(order)  # a different third first each relay
-    for s in order[start:] + order[:start]:
+    order = np.random.default_rng(rotation).permutation(sorted(by_speaker))
+    for s in (int(s) for s in order):
         if len(by_speaker[s]) <= lo:
             continue
-        more = speaker_window(by_speaker[s], lo + 1, rotation)
-        extra = estimated_bytes(more) - estimated_bytes(chosen[s])
-        if extra <= room:
-            chosen[s], room = more, room - extra
+        more = speaker_window(by_speaker[s], lo, rotation, extra=1)
+        cost = estimated_bytes(more) - estimated_bytes(chosen[s])
+        if cost <= room:
+            chosen[s], room = more, room - cost
     keep = {id(it) for w in chosen.values() for it in w}
     return [it for it in items if id(it) in keep]
 
@@ -208,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     while True:  # the estimate is close; shrink until the written pack fits
         subset = balanced_subset(train, budget, args.rotation)
         path = write_pack(subset, speakers, Path(args.out) / "train.npz", params)
-        if path.stat().st_size <= args.max_mib * 2**20 or len(subset) <= len(speakers):
-            break
+        per_speaker = Counter(it.speaker for it in subset)
+        if path.stat().st_size <= args.max_mib * 2**20 or max(per_speaker.values()) <= 1:
+            break  # fits, or one utterance a speaker: nothing left to cut
         budget *= 0.95
     print(f"wrote {path}: {len(subset)} of {len(train)} utterances, "
           f"{len({it.speaker for it in subset})} speakers, {path.stat().st_size / 2**20:.1f} MiB")
