@@ -22,8 +22,11 @@ from training.corpus.manifest import Corpus, Speaker, Utterance
 from training.corpus.plan import PRESETS, CorpusConfig, allot_speakers, make_plan
 from training.corpus.voices import (
     HELD_OUT_VOICES,
+    VOICES,
     BaseVoice,
+    debian_packages,
     decode_recording,
+    is_reserved,
     recorded_items,
     synthesize_batch,
     voice_by_name,
@@ -127,6 +130,18 @@ def test_reserved_recordings_are_refused():
     for folder in ("asterisk/en_US_f_Allison", "asterisk/es_MX_f_Allison"):
         with pytest.raises(ValueError, match="reserved"):
             recorded_items(BaseVoice("recordings", folder, person="x", label="x"))
+
+
+def test_every_voice_names_the_debian_package_it_comes_from():
+    # a fresh machine learns what to install from here; CI installs what the tests' presets need
+    ci = (Path(__file__).parents[1] / ".ci" / "run").read_text()
+    for name, preset in PRESETS.items():
+        packages = debian_packages([voice_by_name(v) for v in preset.voices])
+        assert packages and not any(is_reserved(p) for p in packages), name
+        if name in ("tiny", "v2-tiny"):
+            assert all(p in ci.split() for p in packages), (name, packages)
+    assert "festvox-suopuhe-lj" in debian_packages(list(VOICES))
+    assert debian_packages([voice_by_name("asterisk-ru-ivr")]) == ["asterisk-core-sounds-ru-g722"]
 
 
 def test_leave_voice_out_tests_are_never_training_sentences():

@@ -41,6 +41,16 @@ def _cmd_corpus_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_corpus_packages(args: argparse.Namespace) -> int:
+    from training.corpus.plan import PRESETS
+    from training.corpus.voices import debian_packages, voice_by_name
+
+    if args.preset not in PRESETS:
+        raise ValueError(f"unknown preset {args.preset!r} (known: {', '.join(PRESETS)})")
+    print(" ".join(debian_packages([voice_by_name(v) for v in PRESETS[args.preset].voices])))
+    return 0
+
+
 def _cmd_corpus_summary(args: argparse.Namespace) -> int:
     from training.corpus.manifest import read_corpus, summarize
 
@@ -103,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dev-speakers", type=int, default=0)
     p.add_argument("--seed", type=int, default=1234)
     p.set_defaults(func=_cmd_corpus_import)
+    p = csub.add_parser("packages", help="print the Debian packages a preset's voices come from "
+                        "(for apt-get install on a fresh machine)")
+    p.add_argument("--preset", default="default")
+    p.set_defaults(func=_cmd_corpus_packages)
     p = csub.add_parser("summary", help="print a corpus's speakers, hours and coverage")
     p.add_argument("corpus")
     p.set_defaults(func=_cmd_corpus_summary)

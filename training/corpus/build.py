@@ -28,6 +28,7 @@ from training.corpus.feature_cache import FeatureCache
 from training.corpus.manifest import Corpus, Speaker, Utterance, write_corpus
 from training.corpus.plan import CorpusConfig, Plan, make_plan
 from training.corpus.voices import (
+    debian_packages,
     decode_recording,
     missing_tools,
     recorded_items,
@@ -153,9 +154,11 @@ def build_corpus(config: CorpusConfig, out: str | Path, workers: int = 2,
     started = time.perf_counter()
     out = Path(out)
     stats = BuildStats()
-    missing = missing_tools([voice_by_name(v) for v in config.voices])
+    voices = [voice_by_name(v) for v in config.voices]
+    missing = missing_tools(voices)
     if missing:
-        raise RuntimeError(f"speech synthesizers not installed: {missing} (see .ci/run)")
+        raise RuntimeError(f"speech synthesizers or recordings not installed: {missing}; as root: "
+                           f"apt-get install {' '.join(debian_packages(voices))}")
     _check_plan_file(out, config)
     for stale in out.rglob("*.part"):  # half-written files from a killed build
         stale.unlink()

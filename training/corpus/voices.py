@@ -191,6 +191,43 @@ def missing_tools(voices: tuple[BaseVoice, ...] | list[BaseVoice]) -> list[str]:
     return sorted(out)
 
 
+# The Debian package that brings each voice (checked with `dpkg -S` on 2026-11-27). The
+# Asterisk prompts come as G.722 where Debian has them, GSM otherwise (what
+# :func:`recorded_items` reads); none of these is a reserved package.
+_PACKAGES = {
+    "kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
+    "lp_diphone": "festvox-italp16k", "pc_diphone": "festvox-itapc16k",
+    "czech_dita": "festvox-czech-dita", "czech_krb": "festvox-czech-krb",
+    "czech_machac": "festvox-czech-machac", "czech_ph": "festvox-czech-ph",
+    "hy_fi_mv_diphone": "festvox-suopuhe-mv", "suo_fi_lj_diphone": "festvox-suopuhe-lj",
+    "msu_ru_nsh_clunits": "festvox-ru", "upc_ca_ona_hts": "festvox-ca-ona-hts",
+    "asterisk/fr_CA_f_June": "asterisk-core-sounds-fr-g722",
+    "asterisk/it_IT_m_Carlo": "asterisk-core-sounds-it-g722",
+    "asterisk/ru_RU_f_IvrvoiceRU": "asterisk-core-sounds-ru-g722",
+    "asterisk/fr": "asterisk-prompt-fr-armelle", "asterisk/es": "asterisk-prompt-es-co",
+    "asterisk/it_IT_f_Menardi": "asterisk-prompt-it-menardi-gsm",
+}
+
+
+def debian_packages(voices: tuple[BaseVoice, ...] | list[BaseVoice]) -> list[str]:
+    """The Debian packages a build of these voices needs (``apt-get install`` them), sorted."""
+    out = set()
+    for v in voices:
+        if v.engine == "flite":
+            out.add("flite")  # kal, kal16, awb and rms are built into the flite package
+        elif v.engine == "espeak-ng":
+            out.add("espeak-ng")
+        elif v.voice.startswith("klettres/"):
+            out.add("klettres-data")
+        else:
+            if v.engine == "festival":
+                out.add("festival")
+            out.add(_PACKAGES[v.voice])
+    if any(is_reserved(name) for name in out):  # a guard on the table above
+        raise ValueError(f"a reserved package is listed: {sorted(out)}")
+    return sorted(out)
+
+
 # -- synthesizers -----------------------------------------------------------------------------
 def _festival_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
