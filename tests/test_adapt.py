@@ -219,6 +219,30 @@ def test_sea_all_keeps_the_best_held_out_step(dev_clips, tmp_path, voice):
     assert np.isfinite(wav).all() and 0.1 < len(wav) / rate < 3.0 and np.abs(wav).max() > 0
 
 
+def test_refit_fits_every_clip_for_the_steps_early_stopping_chose(dev_clips):
+    """With ``refit``, the fit is made again from the start on every clip, the held-out ones
+    included, for the steps early stopping kept: same steps, and the held-out clips, now
+    heard, score lower than under the profile that never heard them."""
+    model = _model()
+    cfg = replace(FAST, steps=10, min_steps=4)
+    plain_seen, refit_seen = [], []
+    plain = adapt_sea_all(model, *dev_clips, cfg=cfg, progress=plain_seen.append)
+    again = adapt_sea_all(model, *dev_clips, cfg=replace(cfg, refit=True), progress=refit_seen.append)
+    assert again.steps == plain.steps and again.heldout_loss == plain.heldout_loss
+    kept = [p for p in refit_seen if p.stage == "refit"]
+    assert kept and len(kept) == kept[0].steps == max(p.step for p in kept)
+    assert not any(p.stage == "refit" for p in plain_seen)
+    _, held = split_for_early_stopping(model, prepare_clips(model, *dev_clips, "sea-all"),
+                                       cfg.heldout_fraction)
+    wavenet = uses_wavenet(model, cfg)
+
+    def on_held(profile):
+        return _held_loss(apply_profile(model, profile), clip_batch(held), profile.embedding,
+                          cfg, wavenet)
+
+    assert on_held(again) < on_held(plain)
+
+
 def test_held_out_score_adds_the_voice_distance_the_unadapted_encoder_hears(dev_clips):
     """Early stopping's score with ``heldout_voice``: the generator's losses plus the weight
     times 1 - cos between the encoder's embeddings of the predicted and the recorded held-out

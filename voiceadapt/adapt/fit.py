@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -76,6 +76,13 @@ class FitConfig:
     # the voice. Judged once with 1.0 on the bundled model (2026-11-27): no gain, so off
     # (docs/adaptation_benchmark.md)
     heldout_voice: float = 0.0
+    # SEA-ALL/PATCH: after early stopping has chosen the steps of both stages on the clips it
+    # fits, fit again from the start on every clip (the held-out ones too) for those steps.
+    # On 12 corpus v2 training speakers it lowered SEA-ALL's query loss (other clips of the
+    # speaker, no judge) at 5 and 10 s for 11 and 9 of them, PATCH's only at 5 s, for about
+    # twice the fit time (docs/refit.md); the one judged go/no-go, SEA-ALL on the two
+    # leave-voice-out persons, said no (10 s: 0.660 against 0.686; 30 s: level), so off
+    refit: bool = False
 
     def __post_init__(self) -> None:
         if self.heldout_voice < 0:
@@ -350,14 +357,10 @@ def patch_parameter_names(model: Backbone) -> list[str]:
     return names
 
 
-def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
-                   mode: str, cfg: FitConfig | None, name: str, progress: ProgressFn | None,
-                   cancel: CancelFn | None, limits: AudioLimits | None) -> VoiceProfile:
-    cfg = cfg or FitConfig()
-    prepared = prepare_clips(model, clips, transcripts, mode, limits, cfg.language)
-    train, held = split_heldout(model, prepared, cfg.heldout_fraction)
-    embedding_fit = _fit_embedding(model, train, cfg, mode, progress, cancel, held)
-    g0 = embedding_fit.g
+def _trainable_copy(model: Backbone, mode: str, wavenet: bool,
+                    ) -> tuple[Backbone, dict[str, nn.Parameter]]:
+    """A copy of the backbone whose mode's parameters (PATCH's norms and biases, or all; not
+    the WaveNet's when its loss is off) alone require gradients, and those parameters."""
     work = copy.deepcopy(model).eval()  # no dropout: early stopping guards a few seconds of audio
     trainable = dict(work.named_parameters())
     if mode == "patch":
@@ -365,48 +368,81 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
         share = sum(trainable[n].numel() for n in names) / sum(p.numel() for p in work.parameters())
         assert share <= PATCH_LIMIT, f"patch is {share:.1%} of the parameters"
         trainable = {n: p for n, p in trainable.items() if n in names}
-    wavenet = uses_wavenet(model, cfg)
     if not wavenet:  # nothing to learn there without its loss, and no delta to store
         trainable = {n: p for n, p in trainable.items() if not n.startswith("wavenet.")}
     for n, p in work.named_parameters():
         p.requires_grad_(n in trainable)
+    return work, trainable
+
+
+def _weight_stage(work: Backbone, trainable: dict[str, nn.Parameter], g0: torch.Tensor,
+                  clips: list[Clip], cfg: FitConfig, steps: int, mode: str, stage: str,
+                  wavenet: bool, progress: ProgressFn | None, cancel: CancelFn | None,
+                  held_loss: Callable[[torch.Tensor], float] | None = None,
+                  ) -> tuple[dict[str, torch.Tensor], torch.Tensor, int, float | None]:
+    """``steps`` Adam steps on the trainable weights and g -> (weights, g, step, held-out
+    loss) of the best held-out step from ``cfg.min_steps`` on, or of the last step when no
+    ``held_loss`` judges."""
     g = nn.Parameter(g0.clone())
     opt = torch.optim.Adam([{"params": list(trainable.values()), "lr": cfg.lr_weights},
                             {"params": [g], "lr": cfg.lr_embedding}])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    held_batch = clip_batch(held)
-
-    # the voice judged by the unadapted backbone's encoder (no fit's loss reaches the encoder
-    # today; this keeps the judge fixed if one ever does)
-    def held_loss() -> float:
-        return _held_loss(work, held_batch, g.detach(), cfg, wavenet, judge=model)
-
     # a fit must move: the best step is chosen from ``min_steps`` on (step 0 is SEA-EMB's)
-    min_steps = min(cfg.min_steps, cfg.steps)
-    best = float("inf") if min_steps > 0 else held_loss()
+    min_steps = min(cfg.min_steps, steps)
+    best = float("inf") if min_steps > 0 or held_loss is None else held_loss(g.detach())
     best_state = {n: p.detach().clone() for n, p in trainable.items()}
     best_g, best_step = g.detach().clone(), 0
-    for step in range(1, cfg.steps + 1):
-        loss = generator_loss(work, sample_batch(train, cfg.batch_seconds, gen), g, cfg.segment,
+    for step in range(1, steps + 1):
+        loss = generator_loss(work, sample_batch(clips, cfg.batch_seconds, gen), g, cfg.segment,
                               gen, wavenet)
         opt.zero_grad()
         loss.backward()
         opt.step()
         h = None
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            h = held_loss()
+        if held_loss is not None and (step % cfg.eval_every == 0 or step == steps):
+            h = held_loss(g.detach())
             if h < best and step >= min_steps:
                 best, best_step = h, step
                 best_state = {n: p.detach().clone() for n, p in trainable.items()}
                 best_g = g.detach().clone()
-        _report(progress, cancel, Progress(mode, "weights", step, cfg.steps, loss.item(), h))
+        _report(progress, cancel, Progress(mode, stage, step, steps, loss.item(), h))
+    if held_loss is None:
+        return {n: p.detach().clone() for n, p in trainable.items()}, g.detach().clone(), steps, None
+    return best_state, best_g, best_step, best
+
+
+def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
+                   mode: str, cfg: FitConfig | None, name: str, progress: ProgressFn | None,
+                   cancel: CancelFn | None, limits: AudioLimits | None) -> VoiceProfile:
+    cfg = cfg or FitConfig()
+    prepared = prepare_clips(model, clips, transcripts, mode, limits, cfg.language)
+    train, held = split_heldout(model, prepared, cfg.heldout_fraction)
+    embedding_fit = _fit_embedding(model, train, cfg, mode, progress, cancel, held)
+    wavenet = uses_wavenet(model, cfg)
+    work, trainable = _trainable_copy(model, mode, wavenet)
+    held_batch = clip_batch(held)
+
+    # the voice judged by the unadapted backbone's encoder (no fit's loss reaches the encoder
+    # today; this keeps the judge fixed if one ever does)
+    def held_loss(g: torch.Tensor) -> float:
+        return _held_loss(work, held_batch, g, cfg, wavenet, judge=model)
+
+    state, g, step, best = _weight_stage(work, trainable, embedding_fit.g, train, cfg, cfg.steps,
+                                         mode, "weights", wavenet, progress, cancel, held_loss)
+    assert best is not None
+    if cfg.refit:  # the same numbers of steps again, on every clip, the held-out ones included
+        refit = _fit_embedding(model, prepared, replace(cfg, steps=embedding_fit.step), mode,
+                               progress, cancel)
+        work, trainable = _trainable_copy(model, mode, wavenet)
+        state, g, _, _ = _weight_stage(work, trainable, refit.g, prepared, cfg, step, mode,
+                                       "refit", wavenet, progress, cancel)
     original = dict(model.named_parameters())
     if mode == "patch":
-        tensors = {f"patch.{n}": v for n, v in best_state.items()}
+        tensors = {f"patch.{n}": v for n, v in state.items()}
     else:
-        tensors = {f"delta.{n}": (v - original[n].detach()).half() for n, v in best_state.items()}
-    return VoiceProfile(mode=mode, embedding=best_g, backbone=backbone_fingerprint(model),
-                        seconds=_seconds(prepared), steps=embedding_fit.step + best_step,
+        tensors = {f"delta.{n}": (v - original[n].detach()).half() for n, v in state.items()}
+    return VoiceProfile(mode=mode, embedding=g, backbone=backbone_fingerprint(model),
+                        seconds=_seconds(prepared), steps=embedding_fit.step + step,
                         heldout_loss=round(best, 5), name=name, tensors=tensors)
 
 
@@ -414,7 +450,8 @@ def adapt_sea_all(model: Backbone, clips: Sequence[AudioSource], transcripts: Se
                   cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
     """SEA-ALL: SEA-EMB first, then every weight fine-tuned with the embedding; the profile
-    stores the best held-out step's weight delta (float16) beside the embedding."""
+    stores the best held-out step's weight delta (float16) beside the embedding (with
+    ``FitConfig.refit``, the delta of the same steps fitted again on every clip)."""
     return _adapt_weights(model, clips, transcripts, "sea-all", cfg, name, progress, cancel, limits)
 
 
