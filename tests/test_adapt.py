@@ -228,10 +228,13 @@ def test_refit_fits_every_clip_for_the_steps_early_stopping_chose(dev_clips):
     plain_seen, refit_seen = [], []
     plain = adapt_sea_all(model, *dev_clips, cfg=cfg, progress=plain_seen.append)
     again = adapt_sea_all(model, *dev_clips, cfg=replace(cfg, refit=True), progress=refit_seen.append)
-    assert again.steps == plain.steps and again.heldout_loss == plain.heldout_loss
-    kept = [p for p in refit_seen if p.stage == "refit"]
+    assert again.steps == plain.steps and plain.heldout_loss is not None
+    assert again.heldout_loss is None  # its weights heard the held-out clips
+    stages = [p.stage for p in refit_seen]
+    assert stages == [p.stage for p in plain_seen] + [s for s in stages if s.startswith("refit")]
+    kept = [p for p in refit_seen if p.stage == "refit-weights"]
     assert kept and len(kept) == kept[0].steps == max(p.step for p in kept)
-    assert not any(p.stage == "refit" for p in plain_seen)
+    assert all(p.heldout_loss is None for p in refit_seen if p.stage.startswith("refit"))
     _, held = split_for_early_stopping(model, prepare_clips(model, *dev_clips, "sea-all"),
                                        cfg.heldout_fraction)
     wavenet = uses_wavenet(model, cfg)

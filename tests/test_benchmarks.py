@@ -99,6 +99,7 @@ def test_refit_benchmark_runs_on_a_tiny_corpus_and_counts_the_speakers_it_helped
     table = markdown({"query_clips": 6, "rows": rows})
     assert "| patch | 5 s | 2.0000 | 1.8333 | 2 of 3 | 1.0 / 1.0 |" in table
     assert pick_speakers(corpus, 5) == []  # 3 clips a speaker: too few for 6 query clips
-    result = run(str(corpus.root), 1, [2.0], ["patch"], query_clips=1)
-    assert [r["refit"] for r in result["rows"]] == [False, True]
-    assert all(np.isfinite(r["query_loss"]) and r["steps"] >= 0 for r in result["rows"])
+    result = run(str(corpus.root), 1, [2.0], ["patch"], query_clips=1, steps=10)
+    off, on = result["rows"]
+    assert (off["refit"], on["refit"]) == (False, True) and off["steps"] == on["steps"] > 0
+    assert np.isfinite(off["query_loss"]) and off["query_loss"] != on["query_loss"]

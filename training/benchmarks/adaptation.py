@@ -164,6 +164,8 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
                 "steps": cfg.steps, "backbone": adapt.backbone_fingerprint(model)}
     if cfg.heldout_voice != adapt.FitConfig.heldout_voice:
         settings["heldout_voice"] = cfg.heldout_voice
+    if cfg.refit != adapt.FitConfig.refit:
+        settings["refit"] = cfg.refit
     enroll, real, trials, rows = {}, {}, [], []  # trials: (speaker, mode, seconds, d-vector)
     for spk in speakers:
         part_file = parts / f"{spk}.json" if parts is not None else None
@@ -200,7 +202,7 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
             | {"speakers": members}
             for name, members in groups.items()}
         result["per_speaker"] = per_speaker(rows, real, seconds)
-    result["settings"] = settings  # what the fits were given (heldout_voice where not the default)
+    result["settings"] = settings  # what the fits were given (heldout_voice, refit where not the default)
     return result
 
 
@@ -484,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--sentences", type=int, default=5, help="test sentences per speaker")
     parser.add_argument("--steps", type=int, default=adapt.FitConfig.steps)
+    parser.add_argument("--refit", action="store_true",
+                        help="SEA-ALL/PATCH fit again on every clip for the steps early stopping "
+                        "chose (FitConfig.refit)")
     parser.add_argument("--heldout-voice", type=float, default=adapt.FitConfig.heldout_voice,
                         help="weight of the held-out voice distance in early stopping's score "
                         "(FitConfig.heldout_voice)")
@@ -521,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no finished speakers in {parts}")
     if args.heldout_voice < 0:
         parser.error("--heldout-voice must be >= 0")
-    cfg = adapt.FitConfig(steps=args.steps, heldout_voice=args.heldout_voice)
+    cfg = adapt.FitConfig(steps=args.steps, heldout_voice=args.heldout_voice, refit=args.refit)
     result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
                  cfg, Judges(), parts=parts)
     write_report(out, result, markdown(result))

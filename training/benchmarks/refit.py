@@ -29,7 +29,7 @@ from training.benchmarks.report import write_report
 from training.corpus.manifest import read_corpus
 from training.corpus.voices import voice_by_name
 from voiceadapt.adapt import FitConfig, adapt_patch, adapt_sea_all, apply_profile
-from voiceadapt.adapt.fit import _held_loss, clip_batch, prepare_clips
+from voiceadapt.adapt.fit import _held_loss, clip_batch, prepare_clips, uses_wavenet
 from voiceadapt.inference.synthesize import load
 
 QUERY_CLIPS = 6
@@ -56,7 +56,7 @@ def pick_speakers(corpus, count: int, query_clips: int = QUERY_CLIPS) -> list[st
 
 
 def run(corpus_dir: str, speakers: int, seconds: list[float], modes: list[str],
-        query_clips: int = QUERY_CLIPS) -> dict:
+        query_clips: int = QUERY_CLIPS, steps: int = FitConfig.steps) -> dict:
     model = load()
     corpus = read_corpus(corpus_dir)
     rows = []
@@ -73,12 +73,13 @@ def run(corpus_dir: str, speakers: int, seconds: list[float], modes: list[str],
             refs = take_seconds(pool, amount)
             for mode in modes:
                 for refit in (False, True):
-                    cfg = FitConfig(language=language, refit=refit)
+                    cfg = FitConfig(language=language, refit=refit, steps=steps)
                     started = time.perf_counter()
                     profile = FITS[mode](model, *clips(refs), cfg=cfg)
                     spent = time.perf_counter() - started
                     adapted = apply_profile(model, profile)
-                    loss = _held_loss(adapted, query, profile.embedding, cfg, wavenet=False)
+                    loss = _held_loss(adapted, query, profile.embedding, cfg,
+                                      uses_wavenet(model, cfg))
                     rows.append({"speaker": spk, "language": language, "seconds": amount,
                                  "reference_seconds": profile.seconds, "mode": mode,
                                  "refit": refit, "steps": profile.steps,

@@ -184,10 +184,15 @@ def voice_by_name(name: str) -> BaseVoice:
         ) from None
 
 
+FESTIVAL_VOICES = Path("/usr/share/festival/voices")
+
+
 def missing_tools(voices: tuple[BaseVoice, ...] | list[BaseVoice]) -> list[str]:
-    """Synthesizers not installed, and recording folders not present."""
+    """Synthesizers not installed, festival voices and recording folders not present."""
     out = {v.tool for v in voices if v.tool and shutil.which(v.tool) is None}
     out |= {v.voice for v in voices if v.engine == "recordings" and not _recording_root(v).is_dir()}
+    out |= {v.voice for v in voices
+            if v.engine == "festival" and not any(FESTIVAL_VOICES.glob(f"*/{v.voice}"))}
     return sorted(out)
 
 

@@ -1,8 +1,10 @@
 """Gradient-based adaptation: SEA-EMB, SEA-ALL and PATCH fit a voice on the generator's losses.
 
 - SEA-EMB: a new embedding, initialized by SEA-ENC, optimized with every weight frozen.
-- SEA-ALL: SEA-EMB first, then every weight and the embedding, with ~10% of the reference
-  audio held out; the best held-out step is kept, stored as a float16 weight delta.
+- SEA-ALL: SEA-EMB first, then every weight and the embedding, with 10% of the reference audio
+  held out as whole clips (more of a short reference: a whole clip can be a quarter of it or
+  more; docs/adaptation_benchmark.md); the best held-out step is kept, stored as a float16
+  weight delta.
 - PATCH: like SEA-ALL but only normalization scales/biases and bias vectors (<= 5% of the
   parameters) and the embedding change; the patch's values are stored.
 """
@@ -94,7 +96,7 @@ class Progress:
     """One step of a fit, as reported to ``progress`` callbacks (the service's job rows)."""
 
     mode: str
-    stage: str  # "embedding" or "weights"
+    stage: str  # "embedding" or "weights"; with FitConfig.refit, then "refit-embedding", "refit-weights"
     step: int
     steps: int
     loss: float
@@ -279,7 +281,7 @@ class EmbeddingFit:
 
 def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str,
                    progress: ProgressFn | None, cancel: CancelFn | None,
-                   held: list[Clip] | None = None) -> EmbeddingFit:
+                   held: list[Clip] | None = None, stage: str = "embedding") -> EmbeddingFit:
     """Fit g on ``clips`` from the encoder's estimate on them, pulled toward it by
     ``cfg.embedding_prior``; with ``held`` clips, keep the step whose held-out loss is lowest.
     Step 0 (the estimate, which has not heard the held-out clips either) is a candidate."""
@@ -308,7 +310,7 @@ def _fit_embedding(model: Backbone, clips: list[Clip], cfg: FitConfig, mode: str
                 h = _held_loss(model, held_batch, g.detach(), cfg, wavenet)
                 if best is not None and h < best:
                     best, best_g, best_step = h, g.detach().clone(), step
-            _report(progress, cancel, Progress(mode, "embedding", step, cfg.steps, loss.item(), h))
+            _report(progress, cancel, Progress(mode, stage, step, cfg.steps, loss.item(), h))
     finally:
         for p, flag in zip(model.parameters(), flags, strict=True):
             p.requires_grad_(flag)
@@ -430,12 +432,14 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
     state, g, step, best = _weight_stage(work, trainable, embedding_fit.g, train, cfg, cfg.steps,
                                          mode, "weights", wavenet, progress, cancel, held_loss)
     assert best is not None
+    heldout: float | None = best
     if cfg.refit:  # the same numbers of steps again, on every clip, the held-out ones included
         refit = _fit_embedding(model, prepared, replace(cfg, steps=embedding_fit.step), mode,
-                               progress, cancel)
-        work, trainable = _trainable_copy(model, mode, wavenet)
-        state, g, _, _ = _weight_stage(work, trainable, refit.g, prepared, cfg, step, mode,
-                                       "refit", wavenet, progress, cancel)
+                               progress, cancel, stage="refit-embedding")
+        refit_work, refit_trainable = _trainable_copy(model, mode, wavenet)
+        state, g, _, _ = _weight_stage(refit_work, refit_trainable, refit.g, prepared, cfg, step,
+                                       mode, "refit-weights", wavenet, progress, cancel)
+        heldout = None  # these weights have heard the held-out clips: no held-out score
     original = dict(model.named_parameters())
     if mode == "patch":
         tensors = {f"patch.{n}": v for n, v in state.items()}
@@ -443,7 +447,8 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
         tensors = {f"delta.{n}": (v - original[n].detach()).half() for n, v in state.items()}
     return VoiceProfile(mode=mode, embedding=g, backbone=backbone_fingerprint(model),
                         seconds=_seconds(prepared), steps=embedding_fit.step + step,
-                        heldout_loss=round(best, 5), name=name, tensors=tensors)
+                        heldout_loss=None if heldout is None else round(heldout, 5), name=name,
+                        tensors=tensors)
 
 
 def adapt_sea_all(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
@@ -459,7 +464,8 @@ def adapt_patch(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequ
                 cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
                 cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
     """PATCH: SEA-EMB first, then only the norms and biases (``patch_parameter_names``, a few
-    percent of the weights) fine-tuned; the profile stores the patch."""
+    percent of the weights) fine-tuned; the profile stores the best held-out step's patch (with
+    ``FitConfig.refit``, the patch of the same steps fitted again on every clip)."""
     return _adapt_weights(model, clips, transcripts, "patch", cfg, name, progress, cancel, limits)
 
 
