@@ -87,10 +87,11 @@ def test_named_options_are_read_in_order_and_bad_ones_are_usage_errors(capsys):
 def test_refit_benchmark_runs_on_a_tiny_corpus_and_counts_the_speakers_it_helped(tiny_corpus):
     """The refit benchmark fits each picked training speaker with and without the refit and
     reports both query losses; its table's means and counts follow its rows."""
-    from training.benchmarks.refit import markdown, pick_speakers, run
+    from training.benchmarks.refit import markdown, pick_speakers, run, transcribed_by_speaker
 
     corpus, _, _ = tiny_corpus
-    speakers = pick_speakers(corpus, 5, query_clips=1)
+    by_speaker = transcribed_by_speaker(corpus)
+    speakers = pick_speakers(corpus, by_speaker, 5, query_clips=1)
     assert speakers and all(corpus.speakers[s].split == "train" for s in speakers)
     rows = [{"speaker": s, "seconds": 5.0, "mode": "patch", "refit": refit,
              "query_loss": loss, "fit_seconds": 1.0}
@@ -98,7 +99,7 @@ def test_refit_benchmark_runs_on_a_tiny_corpus_and_counts_the_speakers_it_helped
             for refit, loss in ((False, a), (True, b))]
     table = markdown({"query_clips": 6, "rows": rows})
     assert "| patch | 5 s | 2.0000 | 1.8333 | 2 of 3 | 1.0 / 1.0 |" in table
-    assert pick_speakers(corpus, 5) == []  # 3 clips a speaker: too few for 6 query clips
+    assert pick_speakers(corpus, by_speaker, 5) == []  # 3 clips a speaker: too few for 6 query clips
     result = run(str(corpus.root), 1, [2.0], ["patch"], query_clips=1, steps=10)
     off, on = result["rows"]
     assert (off["refit"], on["refit"]) == (False, True) and off["steps"] == on["steps"] > 0

@@ -36,15 +36,22 @@ QUERY_CLIPS = 6
 FITS = {"patch": adapt_patch, "sea-all": adapt_sea_all}
 
 
-def pick_speakers(corpus, count: int, query_clips: int = QUERY_CLIPS) -> list[str]:
+def transcribed_by_speaker(corpus) -> dict[str, list]:
+    """Each speaker's transcribed utterances, in manifest order (the corpus read once)."""
+    out: dict[str, list] = {}
+    for u in corpus.utterances:
+        if u.transcribed:
+            out.setdefault(u.speaker, []).append(u)
+    return out
+
+
+def pick_speakers(corpus, by_speaker: dict[str, list], count: int,
+                  query_clips: int = QUERY_CLIPS) -> list[str]:
     """``count`` training speakers spread over the corpus's persons (in name order, one of
     each person in turn), each with at least twice ``query_clips`` transcribed clips."""
-    transcribed: dict[str, int] = {}
-    for u in corpus.utterances:
-        transcribed[u.speaker] = transcribed.get(u.speaker, 0) + int(u.transcribed)
     by_person: dict[str, list[str]] = {}
     for name, spk in sorted(corpus.speakers.items()):
-        if spk.split == "train" and transcribed.get(name, 0) >= 2 * query_clips:
+        if spk.split == "train" and len(by_speaker.get(name, [])) >= 2 * query_clips:
             by_person.setdefault(voice_by_name(spk.source).person, []).append(name)
     queues = [names for _, names in sorted(by_person.items())]
     out: list[str] = []
@@ -59,9 +66,10 @@ def run(corpus_dir: str, speakers: int, seconds: list[float], modes: list[str],
         query_clips: int = QUERY_CLIPS, steps: int = FitConfig.steps) -> dict:
     model = load()
     corpus = read_corpus(corpus_dir)
+    by_speaker = transcribed_by_speaker(corpus)
     rows = []
-    for spk in pick_speakers(corpus, speakers, query_clips):
-        utts = [u for u in corpus.utterances if u.speaker == spk and u.transcribed]
+    for spk in pick_speakers(corpus, by_speaker, speakers, query_clips):
+        utts = by_speaker[spk]
         query_u, pool = utts[-query_clips:], utts[:-query_clips]
         language = utts[0].language
 
