@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from training.benchmarks.adaptation import equal_error_rate, take_seconds
 from training.corpus.manifest import Utterance
@@ -104,3 +105,76 @@ def test_refit_benchmark_runs_on_a_tiny_corpus_and_counts_the_speakers_it_helped
     off, on = result["rows"]
     assert (off["refit"], on["refit"]) == (False, True) and off["steps"] == on["steps"] > 0
     assert np.isfinite(off["query_loss"]) and off["query_loss"] != on["query_loss"]
+
+
+class _StandInJudges:
+    """Deterministic stand-ins for the optional judges: a d-vector from the waveform's
+    spectrum, a WER that counts words, a constant DNSMOS."""
+
+    def dvector(self, wav: np.ndarray) -> np.ndarray:
+        spectrum = np.log1p(np.abs(np.fft.rfft(wav[:16_000], n=254)))
+        return spectrum / np.linalg.norm(spectrum)
+
+    def wer(self, refs: list[str], wavs: list[np.ndarray]) -> tuple[float, list[str]]:
+        return 1.0, ["" for _ in refs]
+
+    def dnsmos(self, wav: np.ndarray) -> float:
+        return 1.0
+
+
+def test_judged_budgets_take_turns_resume_and_summarize_every_cell(tiny_corpus, tmp_path):
+    """Every (speaker, backbone, budget) cell is fitted with that budget and scored, the
+    backbones take turns from one budget to the next, a rerun keeps finished cells (and only
+    those with the same settings), and the table's means follow the cells."""
+    from tests.helpers import compact_backbone
+    from training.benchmarks.judged_budgets import markdown, run, turns
+
+    assert turns(["a", "b", "c"], 0) == ["a", "b", "c"]
+    assert turns(["a", "b", "c"], 1) == ["b", "c", "a"] and turns(["a", "b", "c"], 3) == ["a", "b", "c"]
+    corpus, _, _ = tiny_corpus
+    speakers = sorted({u.speaker for u in corpus.split("dev")})  # the tiny preset has one
+    model = compact_backbone(sorted({u.speaker for u in corpus.split("train")}))
+    model.extra["vocoder"] = "griffin-lim"
+    other = compact_backbone(sorted({u.speaker for u in corpus.split("train")}))
+    other.extra["vocoder"] = "griffin-lim"
+    with torch.no_grad():
+        other.acoustic.to_mel.weight.mul_(0.5)  # another backbone: another fingerprint
+    log: list[str] = []
+    parts = tmp_path / "parts"
+    result = run({"x": model, "y": other}, corpus, speakers, 2.0, [1, 3], "patch", 2,
+                 _StandInJudges(), parts=parts, log=log.append)
+    done = [line.split()[1] for line in log if "budget" in line]
+    assert done[:4] == ["x", "y", "y", "x"]  # speaker 1: budget 1 x then y, budget 3 y then x
+    assert len(result["rows"]) == len(speakers) * 2 * 2
+    assert all(0 < r["kept_step"] <= 2 * r["budget"] for r in result["rows"])
+    for entry in result["table"]:
+        mine = [r for r in result["rows"]
+                if r["backbone"] == entry["backbone"] and r["budget"] == entry["budget"]]
+        assert entry["similarity"] == pytest.approx(np.mean([r["similarity"] for r in mine]))
+        assert entry["trials"] == 2 * len(speakers)
+    assert f"| x | 3 | {result['table'][1]['fit_s']:.2f} |" in markdown(result)
+    log.clear()
+    again = run({"x": model, "y": other}, corpus, speakers, 2.0, [1, 3, 4], "patch", 2,
+                _StandInJudges(), parts=parts, log=log.append)
+    assert sum("kept from" in line for line in log) == len(speakers) * 2 * 2
+    assert sum("budget   4" in line for line in log) == len(speakers) * 2  # only the new budget fits
+    for key in ("similarity", "fit_s", "kept_steps"):  # the kept cells, as they were
+        assert again["table"][0][key] == result["table"][0][key]
+
+
+def test_judged_budgets_eer_scores_each_utterance_against_every_enrollment():
+    from training.benchmarks.judged_budgets import summarize
+
+    enroll = {"p": np.array([1.0, 0.0]), "q": np.array([0.0, 1.0])}
+
+    def cell(speaker, vectors):
+        row = {"backbone": "x", "budget": 5, "speaker": speaker, "similarity": 0.5, "wer": None,
+               "dnsmos_ovrl": 1.0, "fit_s": 2.0, "kept_step": 5}
+        return {"row": row, "trials": vectors}
+
+    right = [cell("p", [[0.9, 0.1], [0.8, 0.2]]), cell("q", [[0.1, 0.9], [0.3, 0.7]])]
+    wrong = [cell("p", [[0.1, 0.9]]), cell("q", [[0.9, 0.1]])]
+    for cells, eer in ((right, 0.0), (wrong, 1.0)):
+        entry = summarize(cells, enroll, {"p": 0.9, "q": 0.9}, ["x"], [5], "patch", 10.0,
+                          {"x": "f"})["table"][0]
+        assert entry["eer"] == eer and entry["wer"] is None and entry["fit_s"] == 2.0
