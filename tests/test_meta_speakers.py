@@ -44,16 +44,19 @@ def _config(tmp_path, tiny_corpus, init, **meta):
     return path
 
 
-@pytest.mark.parametrize("method, outer_lr", [("reptile", 1.0), ("fomaml", 3e-3), ("maml", 3e-3),
-                                              ("leap", 3e-3), ("joint", 3e-3)])
-def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_path, method, outer_lr):
+@pytest.mark.parametrize("method, outer_lr, adapt", [
+    ("reptile", 1.0, "patch"), ("fomaml", 3e-3, "patch"), ("maml", 3e-3, "patch"),
+    ("leap", 3e-3, "patch"), ("joint", 3e-3, "patch"),
+    ("reptile", 1.0, "all"), ("leap", 3e-3, "all")])  # SEA-ALL's parameters: issue 17's Leap row
+def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_path, method, outer_lr,
+                                                            adapt):
     """Run from a config, the meta-learned start adapts the dev speaker (never a task) to a
     lower query loss than the start it came from, in the same steps, with the same seeds."""
     from training.meta_speakers import SpeakerTasks, adaptation_curve, adapted_names, main
     from voiceadapt.models.checkpoint import load
 
     init, _, _, dev, dev_speakers = _start(tiny_corpus, tmp_path)
-    config = _config(tmp_path, tiny_corpus, init, method=method, outer_lr=outer_lr)
+    config = _config(tmp_path, tiny_corpus, init, method=method, outer_lr=outer_lr, adapt=adapt)
     assert main(["--config", str(config), "--run-dir", str(tmp_path / "run")]) == 0
     run = tmp_path / "run"
     final = load(run / "step_0000012.safetensors")
@@ -63,12 +66,14 @@ def test_meta_learned_start_adapts_an_unseen_speaker_better(tiny_corpus, tmp_pat
     assert [r["step"] for r in rows] == list(range(1, 13))
 
     plain = load(init)
-    names = adapted_names(plain, "patch", wavenet=False)
+    names = adapted_names(plain, adapt, wavenet=False)
     assert names and not any(n.startswith("wavenet.") for n in names)
-    # only the patch moved: every other weight is the init's
+    # only the adapted parameters moved (PATCH's, or every acoustic weight): the rest is the init's
     moved = {n for n, p in final.named_parameters()
              if not torch.equal(p, dict(plain.named_parameters())[n])}
     assert moved and moved <= set(names)
+    if adapt == "all":  # SEA-ALL's start moves weights beyond PATCH's norms and biases
+        assert moved - set(adapted_names(plain, "patch", wavenet=False))
 
     tasks = SpeakerTasks(plain, dev, dev_speakers, 4.0, 2)
     task = tasks.task(0, tasks.by_speaker[0])
