@@ -160,6 +160,12 @@ def test_judged_budgets_take_turns_resume_and_summarize_every_cell(tiny_corpus, 
     assert sum("budget   4" in line for line in log) == len(speakers) * 2  # only the new budget fits
     for key in ("similarity", "fit_s", "kept_steps"):  # the kept cells, as they were
         assert again["table"][0][key] == result["table"][0][key]
+    log.clear()
+    run({"x": model, "y": other}, corpus, speakers, 3.0, [1], "patch", 2, _StandInJudges(),
+        parts=parts, log=log.append)  # other settings (3 s of reference): nothing is kept
+    assert not any("kept from" in line for line in log)
+    assert sum("budget   1" in line for line in log) == len(speakers) * 2
+    assert all(r["mode"] == "patch" and r["seconds"] == 2.0 for r in result["rows"])
 
 
 def test_judged_budgets_eer_scores_each_utterance_against_every_enrollment():

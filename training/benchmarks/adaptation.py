@@ -103,6 +103,26 @@ def equal_error_rate(scores: np.ndarray, targets: np.ndarray) -> float:
     return float((false_reject[i] + false_accept[i]) / 2)
 
 
+def pooled_eer(enroll: dict[str, np.ndarray], trials: list[tuple[str, np.ndarray]]) -> float:
+    """EER of (true speaker, d-vector) trials, each scored against every speaker's enrollment."""
+    names = sorted(enroll)
+    matrix = np.stack([enroll[s] for s in names])
+    scores = np.concatenate([matrix @ vector for _, vector in trials])
+    targets = np.concatenate([np.array([s == speaker for s in names]) for speaker, _ in trials])
+    return equal_error_rate(scores, targets)
+
+
+def enrollment(judges: Judges, wavs: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray, list[float]]:
+    """A speaker's held-out recordings judged: their d-vectors, the enrollment (their unit
+    mean) and each one's similarity to the others' (leave-one-out: the ceiling's terms)."""
+    if len(wavs) < 2:
+        raise ValueError(f"a leave-one-out ceiling needs 2 held-out recordings or more, got {len(wavs)}")
+    vectors = [judges.dvector(w) for w in wavs]
+    enroll = speaker_embedding(judges, wavs)
+    loo = [float(v @ e) for v, e in zip(vectors, leave_one_out(vectors), strict=True)]
+    return vectors, enroll, loo
+
+
 # -- data ------------------------------------------------------------------------------------
 def split_speaker(corpus: Corpus, speaker: str, train_texts: set[str], sentences: int,
                   ) -> tuple[list[Utterance], list[Utterance], list[str]]:
@@ -224,9 +244,7 @@ def _run_speaker(model: Backbone, corpus: Corpus, spk: str, train_texts: set[str
     language = pool[0].language if pool else "en-us"
     cfg = dataclasses.replace(cfg, language=language)
     real_wavs = [load_audio(corpus.audio_path(u)).samples for u in test]
-    vectors = [judges.dvector(w) for w in real_wavs]
-    enroll = speaker_embedding(judges, real_wavs)
-    loo = [float(v @ e) for v, e in zip(vectors, leave_one_out(vectors), strict=True)]
+    vectors, enroll, loo = enrollment(judges, real_wavs)
     said_tests = [u.normalized for u in test] == texts
     wer = judges.wer(texts, real_wavs)[0] if said_tests else None
     real = {"similarity": float(np.mean(loo)), "wer": wer,
@@ -359,16 +377,14 @@ def _score(judges: Judges, spk: str, mode: str, amount: float, texts: list[str],
 def summarize(rows: list[dict], real: dict, enroll: dict, trials: list, modes: tuple[str, ...],
               seconds: tuple[float, ...]) -> dict[str, object]:
     names = sorted(enroll)
-    matrix = np.stack([enroll[s] for s in names])
     table = []
     for mode, amount in [(b, 0.0) for b in BASELINES] + [(m, s) for s in seconds for m in modes]:
         sel = [r for r in rows if r["mode"] == mode and r["seconds"] == amount]
         mine = [t for t in trials if t[1] == mode and t[2] == amount]
         if not mine:  # parts from before the lookup baseline existed
             continue
-        scores = np.concatenate([matrix @ t[3] for t in mine])
-        targets = np.concatenate([np.array([s == t[0] for s in names]) for t in mine])
-        entry = {"mode": mode, "seconds": amount, "eer": equal_error_rate(scores, targets)}
+        entry = {"mode": mode, "seconds": amount,
+                 "eer": pooled_eer(enroll, [(t[0], t[3]) for t in mine])}
         for key in ("similarity", "wer", "dnsmos_ovrl", "adapt_s", "peak_mb", "bytes",
                     "reference_seconds"):
             values = [r[key] for r in sel if r.get(key) is not None]

@@ -3,14 +3,15 @@ in one process under the same load.
 
 For every speaker (``--only``: the leave-voice-out persons), every step budget and every
 backbone, the product's mode (PATCH by default) fits the same reference clips with
-``FitConfig(steps=budget)`` (SEA-EMB's stage and the weight stage each capped at the budget,
-early stopping as in the product), then speaks the test sentences, which the judges score as
-``training/benchmarks/adaptation.py`` does: similarity to the speaker's own held-out
-recordings, EER against every speaker's enrollment, WER, DNSMOS. The fit's wall seconds are
-measured with nothing else of this process running, and the backbones take turns within each
-budget (the order rotated from one budget to the next), so a drift in the machine's load falls
-on all of them alike: the seconds compare across backbones, which separate runs on a shared
-machine did not give.
+``FitConfig(steps=budget)`` (SEA-EMB's stage and the weight stage each run ``budget`` steps
+and keep their best held-out step, as the product's early stopping does), then speaks the test
+sentences, which the judges score as ``training/benchmarks/adaptation.py`` does: similarity to
+the speaker's own held-out recordings, EER against every speaker's enrollment, WER, DNSMOS.
+The fit's wall seconds are measured with nothing else of this process running; every backbone
+first fits once unmeasured in each speaker's language (lazy initializations), and the
+backbones take turns, the order rotated from one (speaker, budget) to the next, so a drift in
+the machine's load falls on all of them alike: the seconds compare across backbones, which
+separate runs on a shared machine did not give.
 
     python -m training.benchmarks.judged_budgets --corpus data/lvo \\
         --only asterisk-ru-ivr-s0 festival-suo-fi-lj-diphone-s0 --seconds 10 --sentences 12 \\
@@ -25,6 +26,7 @@ run it whole. Writes ``OUT.json``, ``OUT.md`` and ``OUT.png``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import sys
@@ -36,16 +38,16 @@ import torch
 from training.benchmarks.adaptation import (
     _score,
     _warm_up,
-    equal_error_rate,
+    enrollment,
     fit,
-    leave_one_out,
     measured,
+    pooled_eer,
     split_speaker,
     take_seconds,
 )
 from training.benchmarks.report import named_values, write_report
 from training.corpus.manifest import Corpus, read_corpus
-from training.judges import Judges, speaker_embedding
+from training.judges import Judges
 from voiceadapt import adapt
 from voiceadapt.audio import load_audio
 from voiceadapt.files import atomic_write_text
@@ -56,8 +58,8 @@ BUDGETS = (5, 10, 20, 40, 60)
 
 
 def turns(labels: list[str], index: int) -> list[str]:
-    """The backbones' order at the ``index``-th budget: rotated by one each budget, so none is
-    always first (right after the judges) or last."""
+    """The backbones' order at the ``index``-th (speaker, budget): rotated by one each time, so
+    none is always first (right after the judges) or last."""
     k = index % len(labels) if labels else 0
     return labels[k:] + labels[:k]
 
@@ -71,22 +73,25 @@ def run(models: dict[str, Backbone], corpus: Corpus, speakers: list[str], second
     split, enroll, ceiling = {}, {}, {}
     for spk in speakers:  # every enrollment first: each cell's EER trials score against all
         pool, test, texts = split_speaker(corpus, spk, train_texts, sentences)
-        real_wavs = [load_audio(corpus.audio_path(u)).samples for u in test]
-        vectors = [judges.dvector(w) for w in real_wavs]
-        enroll[spk] = speaker_embedding(judges, real_wavs)
-        ceiling[spk] = float(np.mean([v @ e for v, e in zip(vectors, leave_one_out(vectors),
-                                                            strict=True)]))
-        split[spk] = (take_seconds(pool, seconds), texts, pool[0].language if pool else "en-us")
-    warmed: set[str] = set()
+        if not pool:
+            raise ValueError(f"{spk} has no transcribed clip left for a reference after its "
+                             f"{len(test)} held-out ones")
+        _, enroll[spk], loo = enrollment(judges, [load_audio(corpus.audio_path(u)).samples
+                                                  for u in test])
+        ceiling[spk] = float(np.mean(loo))
+        split[spk] = (take_seconds(pool, seconds), texts, pool[0].language)
     cells = []
+    turn = 0
     for spk in speakers:
         refs_u, texts, language = split[spk]
         refs = [corpus.audio_path(u) for u in refs_u]
         ref_texts = [u.text for u in refs_u]
-        for i, budget in enumerate(budgets):
-            for label in turns(labels, i):
+        warmed = False
+        for budget in budgets:
+            for label in turns(labels, turn):
                 settings = {"backbone": fingerprints[label], "speaker": spk, "seconds": seconds,
-                            "budget": budget, "mode": mode, "sentences": sentences}
+                            "budget": budget, "mode": mode, "sentences": sentences,
+                            "references": [u.id for u in refs_u]}
                 part = parts / f"{spk}__{label}__{budget}.json" if parts is not None else None
                 if part is not None and part.exists():
                     kept = json.loads(part.read_text())
@@ -94,15 +99,16 @@ def run(models: dict[str, Backbone], corpus: Corpus, speakers: list[str], second
                         log(f"{spk} {label} {budget}: kept from {part}")
                         cells.append(kept)
                         continue
+                if not warmed:  # lazy initializations (this speaker's language) out of the timing
+                    for model in models.values():
+                        _warm_up(corpus, spk, (mode,), model)
+                    warmed = True
                 model = models[label]
-                if label not in warmed:  # lazy initializations out of the first measured fit
-                    _warm_up(corpus, spk, (mode,), model)
-                    warmed.add(label)
                 cfg = adapt.FitConfig(steps=budget, language=language)
                 profile, wall, _ = measured(functools.partial(fit, model, mode, refs, ref_texts, cfg))
                 wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
                 trials: list = []
-                row = _score(judges, spk, label, float(budget), texts, wavs, enroll[spk], trials)
+                row = _score(judges, spk, mode, seconds, texts, wavs, enroll[spk], trials)
                 row.update({"backbone": label, "budget": budget, "fit_s": wall,
                             "kept_step": profile.steps,
                             "reference_seconds": round(profile.seconds, 2)})
@@ -114,8 +120,11 @@ def run(models: dict[str, Backbone], corpus: Corpus, speakers: list[str], second
                 cells.append(cell)
                 log(f"{spk} {label:10s} budget {budget:3d}: similarity {row['similarity']:.3f} "
                     f"WER {row['wer']:.2f} fit {wall:.1f}s (kept step {profile.steps})")
-    return summarize(cells, enroll, ceiling, labels, budgets, mode, seconds,
-                     {label: fingerprints[label] for label in labels})
+            turn += 1  # the order keeps rotating from one speaker to the next
+    result = summarize(cells, enroll, ceiling, labels, budgets, mode, seconds,
+                       {label: fingerprints[label] for label in labels})
+    result["settings"] = {"sentences": sentences, "fit": dataclasses.asdict(adapt.FitConfig())}
+    return result
 
 
 def summarize(cells: list[dict], enroll: dict[str, np.ndarray], ceiling: dict[str, float],
@@ -123,21 +132,16 @@ def summarize(cells: list[dict], enroll: dict[str, np.ndarray], ceiling: dict[st
               fingerprints: dict[str, str]) -> dict:
     """Per backbone and budget: mean similarity, WER, DNSMOS and fit seconds over the speakers;
     EER over every synthesized utterance scored against every speaker's enrollment."""
-    names = sorted(enroll)
-    matrix = np.stack([enroll[s] for s in names])
     table = []
     for label in labels:
         for budget in budgets:
             mine = [c for c in cells if c["row"]["backbone"] == label and c["row"]["budget"] == budget]
             if not mine:
                 continue
-            scores = np.concatenate([matrix @ np.asarray(v, dtype=np.float32)
-                                     for c in mine for v in c["trials"]])
-            targets = np.concatenate([np.array([s == c["row"]["speaker"] for s in names])
-                                      for c in mine for _ in c["trials"]])
+            trials = [(c["row"]["speaker"], np.asarray(v, dtype=np.float32))
+                      for c in mine for v in c["trials"]]
             entry = {"backbone": label, "budget": budget, "speakers": len(mine),
-                     "eer": equal_error_rate(scores, targets),
-                     "trials": int(sum(len(c["trials"]) for c in mine))}
+                     "eer": pooled_eer(enroll, trials), "trials": len(trials)}
             for key in ("similarity", "wer", "dnsmos_ovrl", "fit_s"):
                 values = [c["row"][key] for c in mine if c["row"].get(key) is not None]
                 entry[key] = float(np.mean(values)) if values else None
@@ -145,14 +149,14 @@ def summarize(cells: list[dict], enroll: dict[str, np.ndarray], ceiling: dict[st
             entry["per_speaker"] = {c["row"]["speaker"]: c["row"]["similarity"] for c in mine}
             table.append(entry)
     return {"mode": mode, "seconds": seconds, "budgets": budgets, "backbones": fingerprints,
-            "speakers": names, "ceiling": ceiling, "table": table,
+            "speakers": sorted(enroll), "ceiling": ceiling, "table": table,
             "rows": [c["row"] for c in cells]}
 
 
 def markdown(result: dict) -> str:
     speakers = result["speakers"]
     lines = [f"{result['mode']} at {result['seconds']:g} s of reference, judged; every backbone in "
-             f"one process, taking turns within each budget. Ceiling (own held-out recordings): "
+             f"one process, taking turns. Ceiling (own held-out recordings): "
              + ", ".join(f"{s} {result['ceiling'][s]:.3f}" for s in speakers) + ".", "",
              "| backbone | step budget | fit (s) | similarity | EER | WER | DNSMOS | "
              + " | ".join(speakers) + " | steps kept |", "|---" * (7 + len(speakers)) + "|---|"]
@@ -203,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", required=True, help="dev speakers by name")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS))
-    parser.add_argument("--mode", choices=list(adapt.MODE_NAMES), default="patch")
+    parser.add_argument("--mode", choices=["sea-emb", "sea-all", "patch"], default="patch",
+                        help="a mode that takes steps")
     parser.add_argument("--sentences", type=int, default=12)
     parser.add_argument("--out", required=True, help="path prefix for .json, .md and .png")
     parser.add_argument("--parts", help="where finished cells are kept (default: OUT.parts/)")
@@ -211,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     specs = named_values(parser, args.model, "model", "LABEL=CHECKPOINT", empty_value=True)
     if not specs:
         parser.error("give at least one --model LABEL=CHECKPOINT (plain= is the bundled model)")
+    if args.sentences < 2:
+        parser.error("--sentences: 2 or more (the ceiling leaves one recording out)")
     if any(b < 1 for b in args.budgets):
         parser.error("--budgets are step counts >= 1")
     corpus = read_corpus(args.corpus)
@@ -225,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     out = Path(args.out)
     parts = Path(args.parts) if args.parts else out.parent / f"{out.name}.parts"
-    result = run(models, corpus, sorted(args.only), args.seconds, sorted(set(args.budgets)),
+    result = run(models, corpus, sorted(set(args.only)), args.seconds, sorted(set(args.budgets)),
                  args.mode, args.sentences, Judges(), parts=parts)
     result["paths"] = {label: path or "bundled" for label, path in specs.items()}
     write_report(out, result, markdown(result))
