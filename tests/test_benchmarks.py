@@ -122,15 +122,28 @@ class _StandInJudges:
         return 1.0
 
 
-def test_judged_budgets_take_turns_resume_and_summarize_every_cell(tiny_corpus, tmp_path):
-    """Every (speaker, backbone, budget) cell is fitted with that budget and scored, the
-    backbones take turns from one budget to the next, a rerun keeps finished cells (and only
-    those with the same settings), and the table's means follow the cells."""
+def test_judged_budgets_take_turns_resume_and_summarize_every_cell(tiny_corpus, tmp_path,
+                                                                 monkeypatch):
+    """Every (speaker, backbone, budget) cell is fitted with that budget and scored, each
+    speaker's backbones are warmed up before its first measured fit, the backbones take turns, a
+    rerun keeps finished cells (and only those with the same settings), and the table's means
+    follow the cells."""
     from tests.helpers import compact_backbone
-    from training.benchmarks.judged_budgets import markdown, run, turns
+    from training.benchmarks import adaptation, judged_budgets
+    from training.benchmarks.judged_budgets import markdown, run, schedule
 
-    assert turns(["a", "b", "c"], 0) == ["a", "b", "c"]
-    assert turns(["a", "b", "c"], 1) == ["b", "c", "a"] and turns(["a", "b", "c"], 3) == ["a", "b", "c"]
+    # a Latin square: each (speaker, budget) fits every backbone once, and the first backbone
+    # changes from one (speaker, budget) to the next even when the counts are multiples
+    order = schedule(["s", "t"], [5, 10], ["a", "b"])
+    assert order == [("s", 5, "a"), ("s", 5, "b"), ("s", 10, "b"), ("s", 10, "a"),
+                     ("t", 5, "b"), ("t", 5, "a"), ("t", 10, "a"), ("t", 10, "b")]
+    firsts = [schedule(["s", "t"], [1, 2, 3, 4, 5], list("abcde"))[i * 5][2] for i in (0, 5)]
+    assert firsts == ["a", "b"]  # 5 budgets x 5 backbones: the second speaker starts elsewhere
+    calls: list[str] = []
+    monkeypatch.setattr(judged_budgets, "_warm_up",
+                        lambda *a, **k: calls.append("warm") or adaptation._warm_up(*a, **k))
+    monkeypatch.setattr(judged_budgets, "fit",
+                        lambda *a, **k: calls.append("fit") or adaptation.fit(*a, **k))
     corpus, _, _ = tiny_corpus
     speakers = sorted({u.speaker for u in corpus.split("dev")})  # the tiny preset has one
     model = compact_backbone(sorted({u.speaker for u in corpus.split("train")}))
@@ -145,6 +158,8 @@ def test_judged_budgets_take_turns_resume_and_summarize_every_cell(tiny_corpus, 
                  _StandInJudges(), parts=parts, log=log.append)
     done = [line.split()[1] for line in log if "budget" in line]
     assert done[:4] == ["x", "y", "y", "x"]  # speaker 1: budget 1 x then y, budget 3 y then x
+    # both backbones warmed up once for the speaker, before its first measured fit
+    assert calls[:2] == ["warm", "warm"] and calls.count("warm") == 2 * len(speakers)
     assert len(result["rows"]) == len(speakers) * 2 * 2
     assert all(0 < r["kept_step"] <= 2 * r["budget"] for r in result["rows"])
     for entry in result["table"]:
@@ -154,10 +169,12 @@ def test_judged_budgets_take_turns_resume_and_summarize_every_cell(tiny_corpus, 
         assert entry["trials"] == 2 * len(speakers)
     assert f"| x | 3 | {result['table'][1]['fit_s']:.2f} |" in markdown(result)
     log.clear()
+    calls.clear()
     again = run({"x": model, "y": other}, corpus, speakers, 2.0, [1, 3, 4], "patch", 2,
                 _StandInJudges(), parts=parts, log=log.append)
     assert sum("kept from" in line for line in log) == len(speakers) * 2 * 2
     assert sum("budget   4" in line for line in log) == len(speakers) * 2  # only the new budget fits
+    assert calls.count("fit") == len(speakers) * 2 and calls.index("warm") < calls.index("fit")
     for key in ("similarity", "fit_s", "kept_steps"):  # the kept cells, as they were
         assert again["table"][0][key] == result["table"][0][key]
     log.clear()

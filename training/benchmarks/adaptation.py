@@ -542,6 +542,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no finished speakers in {parts}")
     if args.heldout_voice < 0:
         parser.error("--heldout-voice must be >= 0")
+    if args.sentences < 2:
+        parser.error("--sentences: 2 or more (the ceiling leaves one recording out)")
     cfg = adapt.FitConfig(steps=args.steps, heldout_voice=args.heldout_voice, refit=args.refit)
     result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
                  cfg, Judges(), parts=parts)

@@ -9,7 +9,7 @@ sentences, which the judges score as ``training/benchmarks/adaptation.py`` does:
 the speaker's own held-out recordings, EER against every speaker's enrollment, WER, DNSMOS.
 The fit's wall seconds are measured with nothing else of this process running; every backbone
 first fits once unmeasured in each speaker's language (lazy initializations), and the
-backbones take turns, the order rotated from one (speaker, budget) to the next, so a drift in
+backbones take turns, the order rotated as a Latin square over (speaker, budget), so a drift in
 the machine's load falls on all of them alike: the seconds compare across backbones, which
 separate runs on a shared machine did not give.
 
@@ -58,10 +58,18 @@ BUDGETS = (5, 10, 20, 40, 60)
 
 
 def turns(labels: list[str], index: int) -> list[str]:
-    """The backbones' order at the ``index``-th (speaker, budget): rotated by one each time, so
-    none is always first (right after the judges) or last."""
+    """The backbones' order at the ``index``-th turn: ``labels`` rotated by ``index``."""
     k = index % len(labels) if labels else 0
     return labels[k:] + labels[:k]
+
+
+def schedule(speakers: list[str], budgets: list[int], labels: list[str]) -> list[tuple[str, int, str]]:
+    """(speaker, budget, backbone) in the order they are fitted: every backbone at each
+    (speaker, budget), the order rotated by the budget's index plus the speaker's (a Latin
+    square), so no backbone always comes first (right after the judges or a new speaker's
+    warm-up) or last, whatever the counts."""
+    return [(spk, budget, label) for s, spk in enumerate(speakers)
+            for b, budget in enumerate(budgets) for label in turns(labels, s + b)]
 
 
 def run(models: dict[str, Backbone], corpus: Corpus, speakers: list[str], seconds: float,
@@ -81,49 +89,47 @@ def run(models: dict[str, Backbone], corpus: Corpus, speakers: list[str], second
         ceiling[spk] = float(np.mean(loo))
         split[spk] = (take_seconds(pool, seconds), texts, pool[0].language)
     cells = []
-    turn = 0
-    for spk in speakers:
+    warmed: set[str] = set()
+    for spk, budget, label in schedule(speakers, budgets, labels):
         refs_u, texts, language = split[spk]
-        refs = [corpus.audio_path(u) for u in refs_u]
-        ref_texts = [u.text for u in refs_u]
-        warmed = False
-        for budget in budgets:
-            for label in turns(labels, turn):
-                settings = {"backbone": fingerprints[label], "speaker": spk, "seconds": seconds,
-                            "budget": budget, "mode": mode, "sentences": sentences,
-                            "references": [u.id for u in refs_u]}
-                part = parts / f"{spk}__{label}__{budget}.json" if parts is not None else None
-                if part is not None and part.exists():
-                    kept = json.loads(part.read_text())
-                    if kept["settings"] == settings:
-                        log(f"{spk} {label} {budget}: kept from {part}")
-                        cells.append(kept)
-                        continue
-                if not warmed:  # lazy initializations (this speaker's language) out of the timing
-                    for model in models.values():
-                        _warm_up(corpus, spk, (mode,), model)
-                    warmed = True
-                model = models[label]
-                cfg = adapt.FitConfig(steps=budget, language=language)
-                profile, wall, _ = measured(functools.partial(fit, model, mode, refs, ref_texts, cfg))
-                wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
-                trials: list = []
-                row = _score(judges, spk, mode, seconds, texts, wavs, enroll[spk], trials)
-                row.update({"backbone": label, "budget": budget, "fit_s": wall,
-                            "kept_step": profile.steps,
-                            "reference_seconds": round(profile.seconds, 2)})
-                cell = {"settings": settings, "row": row,
-                        "trials": [np.asarray(t[3]).tolist() for t in trials]}
-                if part is not None:
-                    part.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write_text(part, json.dumps(cell, default=float))
-                cells.append(cell)
-                log(f"{spk} {label:10s} budget {budget:3d}: similarity {row['similarity']:.3f} "
-                    f"WER {row['wer']:.2f} fit {wall:.1f}s (kept step {profile.steps})")
-            turn += 1  # the order keeps rotating from one speaker to the next
+        settings = {"backbone": fingerprints[label], "speaker": spk, "seconds": seconds,
+                    "budget": budget, "mode": mode, "sentences": sentences,
+                    "references": [u.id for u in refs_u]}
+        part = parts / f"{spk}__{label}__{budget}.json" if parts is not None else None
+        if part is not None and part.exists():
+            kept = json.loads(part.read_text())
+            if kept["settings"] == settings:
+                log(f"{spk} {label} {budget}: kept from {part}")
+                cells.append(kept)
+                continue
+        if spk not in warmed:  # lazy initializations (this speaker's language) out of the timing
+            for model in models.values():
+                _warm_up(corpus, spk, (mode,), model)
+            warmed.add(spk)
+        model = models[label]
+        cfg = adapt.FitConfig(steps=budget, language=language)
+        profile, wall, _ = measured(functools.partial(fit, model, mode,
+                                                      [corpus.audio_path(u) for u in refs_u],
+                                                      [u.text for u in refs_u], cfg))
+        wavs = [synthesize(t, voice=profile, model=model)[0] for t in texts]
+        trials: list = []
+        row = _score(judges, spk, mode, seconds, texts, wavs, enroll[spk], trials)
+        row.update({"backbone": label, "budget": budget, "fit_s": wall, "kept_step": profile.steps,
+                    "reference_seconds": round(profile.seconds, 2)})
+        cell = {"settings": settings, "row": row,
+                "trials": [np.asarray(t[3]).tolist() for t in trials]}
+        if part is not None:
+            part.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(part, json.dumps(cell, default=float))
+        cells.append(cell)
+        log(f"{spk} {label:10s} budget {budget:3d}: similarity {row['similarity']:.3f} "
+            f"WER {row['wer']:.2f} fit {wall:.1f}s (kept step {profile.steps})")
     result = summarize(cells, enroll, ceiling, labels, budgets, mode, seconds,
                        {label: fingerprints[label] for label in labels})
-    result["settings"] = {"sentences": sentences, "fit": dataclasses.asdict(adapt.FitConfig())}
+    # the fit's other settings (steps are the budget, the language each speaker's own)
+    fit_cfg = {k: v for k, v in dataclasses.asdict(adapt.FitConfig()).items()
+               if k not in ("steps", "language")}
+    result["settings"] = {"sentences": sentences, "fit": fit_cfg}
     return result
 
 
