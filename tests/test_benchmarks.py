@@ -109,7 +109,7 @@ def test_refit_benchmark_runs_on_a_tiny_corpus_and_counts_the_speakers_it_helped
 
 class _StandInJudges:
     """Deterministic stand-ins for the optional judges: a d-vector from the waveform's
-    spectrum, a WER that counts words, a constant DNSMOS."""
+    spectrum, a constant WER and DNSMOS."""
 
     def dvector(self, wav: np.ndarray) -> np.ndarray:
         spectrum = np.log1p(np.abs(np.fft.rfft(wav[:16_000], n=254)))
