@@ -1,7 +1,8 @@
 """The evaluation judges (the ``eval`` extra; never imported by the product).
 
 pocketsphinx (+ jiwer) for word error rate, DNSMOS (speechmos) for a naturalness proxy,
-resemblyzer's GE2E d-vectors for speaker similarity and verification. Each loads once.
+resemblyzer's GE2E d-vectors for speaker similarity and verification. DNSMOS and resemblyzer
+load once; pocketsphinx decodes each utterance with a fresh decoder (order-free WER).
 """
 
 from __future__ import annotations
@@ -22,20 +23,21 @@ class Judges:
     """Loaded lazily, so a script that needs one judge does not pay for the others."""
 
     def __init__(self) -> None:
-        self._decoder = None
         self._dnsmos = None
         self._encoder = None
 
     def transcribe(self, wav: np.ndarray) -> str:
-        if self._decoder is None:
-            from pocketsphinx import Decoder
+        """pocketsphinx's best hypothesis, from a decoder made for this utterance alone: a
+        decoder carries its cepstral-mean and noise estimates over from one utterance to the
+        next, so with one decoder a WER depended on what the process had decoded before (up to
+        0.07 on one speaker's 12 sentences; until 2026-11-27 every WER was measured so)."""
+        from pocketsphinx import Decoder
 
-            self._decoder = Decoder(samprate=SAMPLE_RATE)
-        pcm = float_to_pcm16(wav).tobytes()
-        self._decoder.start_utt()
-        self._decoder.process_raw(pcm, full_utt=True)
-        self._decoder.end_utt()
-        hyp = self._decoder.hyp()
+        decoder = Decoder(samprate=SAMPLE_RATE, loglevel="ERROR")  # about 0.2 s
+        decoder.start_utt()
+        decoder.process_raw(float_to_pcm16(wav).tobytes(), full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
         return hyp.hypstr if hyp else ""
 
     def dnsmos(self, wav: np.ndarray) -> float:
