@@ -66,10 +66,15 @@ class Judges:
         return float(jiwer.wer([words(r) for r in refs], hyps)), hyps
 
 
-def speaker_embedding(judges: Judges, wavs: list[np.ndarray]) -> np.ndarray:
+def unit_mean(vectors: list[np.ndarray]) -> np.ndarray:
     """Mean of utterance d-vectors, renormalized: a speaker's enrollment."""
-    e = np.mean([judges.dvector(w) for w in wavs], axis=0)
+    e = np.mean(vectors, axis=0)
     return e / np.linalg.norm(e)
+
+
+def speaker_embedding(judges: Judges, wavs: list[np.ndarray]) -> np.ndarray:
+    """A speaker's enrollment from its recordings (``unit_mean`` of their d-vectors)."""
+    return unit_mean([judges.dvector(w) for w in wavs])
 
 
 def score(judges: Judges, refs: list[str], wavs: list[np.ndarray]) -> dict[str, object]:

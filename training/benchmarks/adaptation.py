@@ -47,7 +47,7 @@ import torch
 from training.benchmarks.report import write_report
 from training.corpus.manifest import Corpus, Utterance, read_corpus
 from training.evaluate_model import copy_synthesis
-from training.judges import Judges, speaker_embedding, words
+from training.judges import Judges, unit_mean, words
 from voiceadapt import adapt
 from voiceadapt.audio import load_audio
 from voiceadapt.files import atomic_write_text, folder_bytes
@@ -118,7 +118,7 @@ def enrollment(judges: Judges, wavs: list[np.ndarray]) -> tuple[list[np.ndarray]
     if len(wavs) < 2:
         raise ValueError(f"a leave-one-out ceiling needs 2 held-out recordings or more, got {len(wavs)}")
     vectors = [judges.dvector(w) for w in wavs]
-    enroll = speaker_embedding(judges, wavs)
+    enroll = unit_mean(vectors)  # the d-vectors above, not embedded a second time
     loo = [float(v @ e) for v, e in zip(vectors, leave_one_out(vectors), strict=True)]
     return vectors, enroll, loo
 
