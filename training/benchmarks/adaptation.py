@@ -186,6 +186,8 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
         settings["heldout_voice"] = cfg.heldout_voice
     if cfg.refit != adapt.FitConfig.refit:
         settings["refit"] = cfg.refit
+    if cfg.mel_offset:  # recorded whenever on, so parts made without it never pass for it
+        settings["mel_offset"] = True
     enroll, real, trials, rows = {}, {}, [], []  # trials: (speaker, mode, seconds, d-vector)
     for spk in speakers:
         part_file = parts / f"{spk}.json" if parts is not None else None
@@ -502,6 +504,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     parser.add_argument("--sentences", type=int, default=5, help="test sentences per speaker")
     parser.add_argument("--steps", type=int, default=adapt.FitConfig.steps)
+    parser.add_argument("--mel-offset", action=argparse.BooleanOptionalAction,
+                        default=adapt.FitConfig.mel_offset,
+                        help="add the voice's mel offset to every fitted profile "
+                        "(FitConfig.mel_offset)")
     parser.add_argument("--refit", action="store_true",
                         help="SEA-ALL/PATCH fit again on every clip for the steps early stopping "
                         "chose (FitConfig.refit)")
@@ -544,7 +550,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--heldout-voice must be >= 0")
     if args.sentences < 2:
         parser.error("--sentences: 2 or more (the ceiling leaves one recording out)")
-    cfg = adapt.FitConfig(steps=args.steps, heldout_voice=args.heldout_voice, refit=args.refit)
+    cfg = adapt.FitConfig(steps=args.steps, heldout_voice=args.heldout_voice, refit=args.refit,
+                          mel_offset=args.mel_offset)
     result = run(model, corpus, speakers, tuple(args.seconds), tuple(args.modes), args.sentences,
                  cfg, Judges(), parts=parts)
     write_report(out, result, markdown(result))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from voiceadapt.adapt.mel_offset import measure_mel_offset, with_mel_offset
 from voiceadapt.adapt.profile import VoiceProfile, backbone_fingerprint
 from voiceadapt.adapt.sea_enc import embedding_from_clips, load_references
 from voiceadapt.audio import Audio, AudioLimits, f0
@@ -85,6 +86,11 @@ class FitConfig:
     # twice the fit time (docs/refit.md); the one judged go/no-go, SEA-ALL on the two
     # leave-voice-out persons, said no (10 s: 0.660 against 0.686; 30 s: level), so off
     refit: bool = False
+    # after the fit, add the voice's mel offset to the profile: the per-channel mean of
+    # recorded minus teacher-forced predicted log-mel over every reference clip's speech frames
+    # (voiceadapt.adapt.mel_offset), the output bias that best explains the voice's long-term
+    # spectral colour, which a model that has heard only synthesizers has no embedding for
+    mel_offset: bool = False
 
     def __post_init__(self) -> None:
         if self.heldout_voice < 0:
@@ -342,10 +348,21 @@ def adapt_sea_emb(model: Backbone, clips: Sequence[AudioSource], transcripts: Se
     g = fit.g
     if held and fit.step == 0:  # no step beat the estimate: SEA-ENC's, from every clip
         g = embedding_from_clips(model, [c.audio for c in prepared])
-    return VoiceProfile(mode="sea-emb", embedding=g, backbone=backbone_fingerprint(model),
-                        seconds=_seconds(prepared), steps=fit.step,
-                        heldout_loss=None if fit.heldout_loss is None else round(fit.heldout_loss, 5),
-                        name=name)
+    profile = VoiceProfile(mode="sea-emb", embedding=g, backbone=backbone_fingerprint(model),
+                           seconds=_seconds(prepared), steps=fit.step,
+                           heldout_loss=None if fit.heldout_loss is None
+                           else round(fit.heldout_loss, 5), name=name)
+    return _finish(model, profile, prepared, cfg)
+
+
+def _finish(model: Backbone, profile: VoiceProfile, clips: list[Clip], cfg: FitConfig,
+            ) -> VoiceProfile:
+    """The fitted profile, with the voice's mel offset measured on every clip when
+    ``cfg.mel_offset`` asks for it."""
+    if not cfg.mel_offset:
+        return profile
+    fitted = apply_profile(model, profile)
+    return with_mel_offset(profile, measure_mel_offset(fitted, clips, profile.embedding))
 
 
 def patch_parameter_names(model: Backbone) -> list[str]:
@@ -445,10 +462,11 @@ def _adapt_weights(model: Backbone, clips: Sequence[AudioSource], transcripts: S
         tensors = {f"patch.{n}": v for n, v in state.items()}
     else:
         tensors = {f"delta.{n}": (v - original[n].detach()).half() for n, v in state.items()}
-    return VoiceProfile(mode=mode, embedding=g, backbone=backbone_fingerprint(model),
-                        seconds=_seconds(prepared), steps=embedding_fit.step + step,
-                        heldout_loss=None if heldout is None else round(heldout, 5), name=name,
-                        tensors=tensors)
+    profile = VoiceProfile(mode=mode, embedding=g, backbone=backbone_fingerprint(model),
+                           seconds=_seconds(prepared), steps=embedding_fit.step + step,
+                           heldout_loss=None if heldout is None else round(heldout, 5),
+                           name=name, tensors=tensors)
+    return _finish(model, profile, prepared, cfg)
 
 
 def adapt_sea_all(model: Backbone, clips: Sequence[AudioSource], transcripts: Sequence[str | None],
