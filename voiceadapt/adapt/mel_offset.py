@@ -20,11 +20,9 @@ import numpy as np
 import torch
 
 from voiceadapt.adapt.profile import VoiceProfile
-from voiceadapt.audio import Audio
-from voiceadapt.audio import log_mel
+from voiceadapt.audio import Audio, log_mel
 from voiceadapt.models import losses as L
 from voiceadapt.models.backbone import Backbone
-
 
 
 class Clip(Protocol):
