@@ -89,7 +89,10 @@ class FitConfig:
     # after the fit, add the voice's mel offset to the profile: the per-channel mean of
     # recorded minus teacher-forced predicted log-mel over every reference clip's speech frames
     # (voiceadapt.adapt.mel_offset), the output bias that best explains the voice's long-term
-    # spectral colour, which a model that has heard only synthesizers has no embedding for
+    # spectral colour, which a model that has heard only synthesizers has no embedding for.
+    # Judged once on the bundled model (2026-11-28): it helped the synthetic leave-voice-out
+    # voice and hurt the real person in every mode (similarity 0.622 -> 0.615, EER 19% -> 30%
+    # over the two persons), so off (docs/adaptation_benchmark.md)
     mel_offset: bool = False
 
     def __post_init__(self) -> None:
