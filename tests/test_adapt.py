@@ -378,18 +378,9 @@ def test_sea_all_moves_toward_a_voice_far_from_the_model(bundled_model, tmp_path
 
 def _speech_l1(model, clip, g) -> float:
     """Teacher-forced normalized mel L1 on a clip's speech frames under voice g."""
-    from voiceadapt.adapt.mel_offset import speech_frames
-    from voiceadapt.audio import log_mel
-    from voiceadapt.models.losses import teacher_forced_mels
+    from voiceadapt.adapt.mel_offset import speech_residual
 
-    audio = torch.as_tensor(clip.audio.samples, dtype=torch.float32)
-    mel_lens = torch.tensor([len(audio) // model.features.hop_length + 1])
-    pred = teacher_forced_mels(model, clip.ids[None], torch.tensor([len(clip.ids)]), audio[None],
-                               mel_lens, clip.f0[None].float(), g[None])[0]
-    raw = log_mel(audio, model.features)
-    n = min(pred.shape[-1], raw.shape[-1])
-    speech = speech_frames(raw[:, :n])
-    return float((model.stats.normalize_mel(raw[:, :n]) - pred[:, :n])[:, speech].abs().mean())
+    return float(speech_residual(model.eval(), clip, g).abs().mean())
 
 
 def test_mel_offset_carries_a_coloured_voice_to_clips_it_did_not_measure(dev_clips, bundled_model,
@@ -448,3 +439,21 @@ def test_mel_offset_adds_to_a_patch_or_delta_the_profile_already_has():
     assert added.dtype == torch.float16 and torch.allclose(added.float(), 1 + offset, atol=1e-3)
     fresh = with_mel_offset(replace(base, mode="sea-emb", tensors={}), offset)
     assert set(fresh.tensors) == {f"delta.{OUTPUT_BIAS}"}
+    assert torch.equal(fresh.tensors[f"delta.{OUTPUT_BIAS}"], offset)
+
+
+@pytest.mark.parametrize("fitter", [adapt_patch, adapt_sea_all])
+def test_mel_offset_after_patch_and_sea_all_is_their_least_squares_output_bias(dev_clips, fitter):
+    """Through the whole fit: what the profile leaves the model with explains the clips' mean
+    mel, so measuring again finds nothing left to add; without the option nothing is added."""
+    from voiceadapt.adapt.mel_offset import OUTPUT_BIAS, measure_mel_offset
+
+    model = _model()
+    plain = fitter(model, *dev_clips, cfg=FAST)
+    coloured = fitter(model, *dev_clips, cfg=replace(FAST, mel_offset=True))
+    assert set(plain.tensors) == set(coloured.tensors)  # added to the bias the mode stores
+    changed = [k for k in plain.tensors if not torch.equal(plain.tensors[k], coloured.tensors[k])]
+    assert changed == [next(k for k in plain.tensors if k.endswith(OUTPUT_BIAS))]
+    left = measure_mel_offset(apply_profile(model, coloured),
+                              prepare_clips(model, *dev_clips, "x"), coloured.embedding)
+    assert float(left.abs().max()) < 2e-3  # float16 rounding of SEA-ALL's delta

@@ -224,7 +224,8 @@ def run(model: Backbone, corpus: Corpus, speakers: list[str], seconds: tuple[flo
             | {"speakers": members}
             for name, members in groups.items()}
         result["per_speaker"] = per_speaker(rows, real, seconds)
-    result["settings"] = settings  # what the fits were given (heldout_voice, refit where not the default)
+    # what the fits were given (heldout_voice, refit, mel_offset where not the default)
+    result["settings"] = settings
     return result
 
 

@@ -1,6 +1,7 @@
 """Gradient-based adaptation: SEA-EMB, SEA-ALL and PATCH fit a voice on the generator's losses.
 
-- SEA-EMB: a new embedding, initialized by SEA-ENC, optimized with every weight frozen.
+- SEA-EMB: a new embedding, initialized by SEA-ENC, optimized with every weight frozen
+  (``FitConfig.mel_offset`` would add an output-bias delta afterwards: off by default).
 - SEA-ALL: SEA-EMB first, then every weight and the embedding, with 10% of the reference audio
   held out as whole clips (more of a short reference: a whole clip can be a quarter of it or
   more; docs/adaptation_benchmark.md); the best held-out step is kept, stored as a float16
@@ -92,7 +93,7 @@ class FitConfig:
     # spectral colour, which a model that has heard only synthesizers has no embedding for.
     # Judged once on the bundled model (2026-11-28): it helped the synthetic leave-voice-out
     # voice and hurt the real person in every mode (similarity 0.622 -> 0.615, EER 19% -> 30%
-    # over the two persons), so off (docs/adaptation_benchmark.md)
+    # over the two persons, the three modes' trials pooled), so off (docs/adaptation_benchmark.md)
     mel_offset: bool = False
 
     def __post_init__(self) -> None:
@@ -342,7 +343,8 @@ def adapt_sea_emb(model: Backbone, clips: Sequence[AudioSource], transcripts: Se
                   cfg: FitConfig | None = None, name: str = "", progress: ProgressFn | None = None,
                   cancel: CancelFn | None = None, limits: AudioLimits | None = None) -> VoiceProfile:
     """SEA-EMB: fit the speaker embedding to transcribed reference clips, starting from
-    SEA-ENC's estimate and pulled toward it, the backbone unchanged; early stopping on held-out
+    SEA-ENC's estimate and pulled toward it, the backbone unchanged (unless
+    ``cfg.mel_offset``); early stopping on held-out
     audio keeps the best step (step 0, the estimate itself, included)."""
     cfg = cfg or FitConfig()
     prepared = prepare_clips(model, clips, transcripts, "sea-emb", limits, cfg.language)
@@ -502,7 +504,7 @@ def apply_profile(model: Backbone, profile: VoiceProfile) -> Backbone:
             if pname not in params:
                 raise ValueError(f"the profile changes {pname!r}, which this backbone lacks")
             if kind == "delta":
-                params[pname].add_(value.to(params[pname].dtype))
+                params[pname].add_(value.to(params[pname]))  # its dtype and device
             elif kind == "patch":
                 params[pname].copy_(value)
             else:
